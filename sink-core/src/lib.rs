@@ -11,6 +11,7 @@
 pub mod error;
 pub mod fs;
 pub mod retry;
+pub mod runtime;
 pub mod sink;
 
 pub use error::{Error, ErrorKind, Result};

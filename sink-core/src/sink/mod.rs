@@ -67,6 +67,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
@@ -85,6 +86,15 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
 pub const DEFAULT_PART_PREFIX: &str = "part";
 /// Parts persisted or closed at once at a checkpoint.
 const IO_CONCURRENCY: usize = 32;
+
+/// Runs storage operations a few dozen at a time. The futures are boxed so that the compiler can
+/// prove the enclosing future `Send` (closures over borrowed iterators defeat its inference).
+async fn concurrently<'a, R: Send + 'a>(futs: Vec<BoxFuture<'a, Result<R>>>) -> Result<Vec<R>> {
+    stream::iter(futs)
+        .buffer_unordered(IO_CONCURRENCY)
+        .try_collect()
+        .await
+}
 
 /// Why one write failed.
 #[derive(Debug)]
@@ -812,14 +822,15 @@ impl<T> Core<T> {
         }
         let target = &self.shared.target;
         let backoff = self.shared.commit_backoff;
-        stream::iter(
-            parts
-                .iter()
-                .map(|p| backoff.retry("commit", move || target.commit(&p.committable))),
-        )
-        .buffer_unordered(IO_CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await?;
+        let commits: Vec<BoxFuture<'_, Result<()>>> = parts
+            .iter()
+            .map(|p| {
+                backoff
+                    .retry("commit", move || target.commit(&p.committable))
+                    .boxed()
+            })
+            .collect();
+        concurrently(commits).await?;
         let paths: Vec<RelPath> = parts.iter().map(|p| p.committable.path.clone()).collect();
         target.sync_commits(&paths).await?;
         let report = CommitReport {
@@ -921,11 +932,9 @@ impl<T: Send + 'static> FileSinkWriter<T> {
 
     async fn close_many<R: 'static>(&mut self, parts: Vec<PartFile<R>>) -> Result<()> {
         let mem: usize = parts.iter().map(|p| p.mem).sum();
-        let closed: Vec<(Committable, u64, String)> =
-            stream::iter(parts.into_iter().map(PartFile::close))
-                .buffer_unordered(IO_CONCURRENCY)
-                .try_collect()
-                .await?;
+        let closes: Vec<BoxFuture<'_, Result<(Committable, u64, String)>>> =
+            parts.into_iter().map(|p| p.close().boxed()).collect();
+        let closed = concurrently(closes).await?;
         self.core.memory -= mem;
         for (committable, records, bucket) in closed {
             self.core.stats.parts_closed += 1;
@@ -961,21 +970,26 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain().map(|(_, p)| p).collect();
         self.close_many(dead).await?;
 
-        let open: Vec<OpenPartState> =
-            stream::iter(self.main.parts.values_mut().map(|p| async move {
-                let handle = p.persist().await?;
-                Ok::<_, Error>(OpenPartState {
-                    bucket: p.bucket.clone(),
-                    handle,
-                    creation_time: p.creation_time,
-                    last_update_time: p.last_update_time,
-                    records: p.records,
-                    dead_letter: false,
-                })
-            }))
-            .buffer_unordered(IO_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let persists: Vec<BoxFuture<'_, Result<OpenPartState>>> = self
+            .main
+            .parts
+            .values_mut()
+            .map(|p| {
+                async move {
+                    let handle = p.persist().await?;
+                    Ok(OpenPartState {
+                        bucket: p.bucket.clone(),
+                        handle,
+                        creation_time: p.creation_time,
+                        last_update_time: p.last_update_time,
+                        records: p.records,
+                        dead_letter: false,
+                    })
+                }
+                .boxed()
+            })
+            .collect();
+        let open = concurrently(persists).await?;
 
         let core = &mut self.core;
         if !core.untagged.is_empty() {
