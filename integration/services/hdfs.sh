@@ -8,6 +8,7 @@
 #                                then wait until the DataNode is live and safemode is off
 #   hdfs.sh restart              stop + start --keep-data (no format, files survive)
 #   hdfs.sh stop | status | env
+#   hdfs.sh check                -put, -cat, restart, -cat again
 #   hdfs.sh shell ARGS...        Hadoop's FsShell: hdfs.sh shell -ls / ; -cat F ; -text F (SequenceFiles)
 #
 # Ports (all on 127.0.0.1): NameNode RPC = SPILLWAY_HDFS_PORT (default 9000); the others are
@@ -164,6 +165,30 @@ home="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cache="$(cd "$home/../.." && pwd)"
 conf="${HADOOP_CONF_DIR:-${SPILLWAY_RUN:-$cache/run}/hdfs/conf}"
 java="${SPILLWAY_JAVA:-$(cat "$home/etc/java")}"
+# check: -put a file, -cat it, restart (no format), -cat it again, remove it.
+check() {
+  local tmp dir got
+  status
+  tmp="$(mktemp)"
+  dir="/spillway-check-$(date +%s)-$$"
+  printf 'spillway hdfs check %s\n' "$(date -u +%FT%TZ)" > "$tmp"
+  export HADOOP_CONF_DIR="$CONF"
+  say "check: -put a file to $dir/hello.txt"
+  "$HDFS_WRAPPER" dfs -mkdir -p "$dir"
+  "$HDFS_WRAPPER" dfs -put "$tmp" "$dir/hello.txt"
+  say "check: -cat it"
+  got="$("$HDFS_WRAPPER" dfs -cat "$dir/hello.txt")"
+  [[ "$got" == "$(cat "$tmp")" ]] || die "read back '$got'"
+  say "check: restart (keeping the data) and -cat again"
+  stop
+  start --keep-data
+  got="$("$HDFS_WRAPPER" dfs -cat "$dir/hello.txt")"
+  [[ "$got" == "$(cat "$tmp")" ]] || die "after restart read back '$got'"
+  "$HDFS_WRAPPER" dfs -rm -r -skipTrash "$dir" >/dev/null
+  rm -f "$tmp"
+  say "check passed"
+}
+
 cmd="${1:-}"; [[ $# -gt 0 ]] && shift
 case "$cmd" in
   dfs)      cls=org.apache.hadoop.fs.FsShell ;;
@@ -309,6 +334,8 @@ start() {
     say "already running (namenode pid $(pidfile_pid "$NN_PID"), datanode pid $(pidfile_pid "$DN_PID")) on hdfs://$HOST:$PORT"
     return 0
   fi
+  # If anything below fails, stop what this start started (the logs stay).
+  trap 'rc=$?; if (( rc != 0 )); then say "start failed; stopping what it started"; stop >/dev/null 2>&1 || true; fi' EXIT
   # A half-started cluster (one of the two alive) is stopped first.
   stop_pidfile datanode "$DN_PID" >/dev/null 2>&1
   stop_pidfile namenode "$NN_PID" >/dev/null 2>&1
@@ -339,6 +366,7 @@ start() {
   say "started datanode (pid $pid, log $DN_LOG), waiting until it is live and safemode is off"
   wait_until datanode "$START_TIMEOUT" "$DN_PID" "$DN_LOG" ready
   pidfile_pid "$NN_PID" >/dev/null || die_with_log "$NN_LOG" "namenode died"
+  trap - EXIT
   say "HDFS up in $(elapsed "$t0")s: hdfs://$HOST:$PORT"
 }
 
@@ -366,6 +394,30 @@ print_env() {
   printf 'export SPILLWAY_HADOOP_CONF_DIR=%q\n' "$CONF"
 }
 
+# check: -put a file, -cat it, restart (no format), -cat it again, remove it.
+check() {
+  local tmp dir got
+  status
+  tmp="$(mktemp)"
+  dir="/spillway-check-$(date +%s)-$$"
+  printf 'spillway hdfs check %s\n' "$(date -u +%FT%TZ)" > "$tmp"
+  export HADOOP_CONF_DIR="$CONF"
+  say "check: -put a file to $dir/hello.txt"
+  "$HDFS_WRAPPER" dfs -mkdir -p "$dir"
+  "$HDFS_WRAPPER" dfs -put "$tmp" "$dir/hello.txt"
+  say "check: -cat it"
+  got="$("$HDFS_WRAPPER" dfs -cat "$dir/hello.txt")"
+  [[ "$got" == "$(cat "$tmp")" ]] || die "read back '$got'"
+  say "check: restart (keeping the data) and -cat again"
+  stop
+  start --keep-data
+  got="$("$HDFS_WRAPPER" dfs -cat "$dir/hello.txt")"
+  [[ "$got" == "$(cat "$tmp")" ]] || die "after restart read back '$got'"
+  "$HDFS_WRAPPER" dfs -rm -r -skipTrash "$dir" >/dev/null
+  rm -f "$tmp"
+  say "check passed"
+}
+
 cmd="${1:-}"; [[ $# -gt 0 ]] && shift
 case "$cmd" in
   install) install ;;
@@ -374,6 +426,7 @@ case "$cmd" in
   restart) stop; start --keep-data ;;
   status) status ;;
   env) print_env ;;
+  check) check ;;
   shell) need_installed; HADOOP_CONF_DIR="$CONF" exec "$HDFS_WRAPPER" dfs "$@" ;;
-  *) echo "usage: $0 {install|start [--keep-data]|stop|restart|status|env|shell ARGS...}" >&2; exit 2 ;;
+  *) echo "usage: $0 {install|start [--keep-data]|stop|restart|status|env|check|shell ARGS...}" >&2; exit 2 ;;
 esac

@@ -137,6 +137,8 @@ start() {
   esac
   [[ "$PORT" =~ ^[0-9]+$ ]] || die "bad SPILLWAY_KAFKA_PORT=$PORT"
   ensure_port_free kafka "$HOST" "$PORT"
+  # If anything below fails, stop what this start started (the logs stay).
+  trap 'rc=$?; if (( rc != 0 )); then say "start failed; stopping what it started"; stop_pidfile tansu "$PIDFILE" >/dev/null 2>&1 || true; fi' EXIT
   mkdir -p "$RUN"
   if want_keep_data "$@"; then
     say "keeping the data in $DATA"
@@ -155,6 +157,7 @@ start() {
   say "started tansu (pid $pid, $STORAGE storage, log $LOG), waiting for $HOST:$PORT"
   wait_for_port tansu "$HOST" "$PORT" "$START_TIMEOUT" "$PIDFILE" "$LOG"
   wait_until tansu "$START_TIMEOUT" "$PIDFILE" "$LOG" answers
+  trap - EXIT
   say "Kafka (tansu, $STORAGE) up in $(elapsed "$t0")s: $HOST:$PORT"
 }
 

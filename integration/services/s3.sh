@@ -37,12 +37,15 @@ start() {
     return 0
   fi
   ensure_port_free s3 "$HOST" "$PORT"
+  # If anything below fails, stop what this start started (the logs stay).
+  trap 'rc=$?; if (( rc != 0 )); then say "start failed; stopping what it started"; stop_pidfile moto_server "$PIDFILE" >/dev/null 2>&1 || true; fi' EXIT
   rm -rf "$RUN"
   mkdir -p "$RUN"
   pid="$(start_bg "$PIDFILE" "$LOG" "$SPILLWAY_VENV/bin/moto_server" -H "$HOST" -p "$PORT")"
   say "started moto_server (pid $pid, log $LOG), waiting for $ENDPOINT"
   wait_for_port moto_server "$HOST" "$PORT" "$START_TIMEOUT" "$PIDFILE" "$LOG"
   wait_until moto_server "$START_TIMEOUT" "$PIDFILE" "$LOG" answers
+  trap - EXIT
   say "S3 (moto) up in $(elapsed "$t0")s: $ENDPOINT"
 }
 
