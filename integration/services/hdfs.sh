@@ -157,13 +157,13 @@ LOG4J
 #   hdfs dfs ARGS...        FsShell: -ls, -put, -cat, -text (decodes SequenceFiles), -truncate, ...
 #   hdfs dfsadmin ARGS...   e.g. -report, -safemode get
 #   hdfs fsck PATH | hdfs version | hdfs getconf ARGS...
-# Configuration: $HADOOP_CONF_DIR, else the conf that hdfs.sh generated in
-# ${SPILLWAY_RUN:-<cache>/run}/hdfs/conf (it names the NameNode, hdfs://127.0.0.1:PORT).
+# Configuration: $HADOOP_CONF_DIR, else $SPILLWAY_HADOOP_CONF_DIR (printed by env.sh), else the
+# conf that hdfs.sh generated in ${SPILLWAY_RUN:-<cache>/run}/hdfs/conf (it names the NameNode).
 # Java: $SPILLWAY_JAVA, else the java chosen at install time (../etc/java).
 set -euo pipefail
 home="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cache="$(cd "$home/../.." && pwd)"
-conf="${HADOOP_CONF_DIR:-${SPILLWAY_RUN:-$cache/run}/hdfs/conf}"
+conf="${HADOOP_CONF_DIR:-${SPILLWAY_HADOOP_CONF_DIR:-${SPILLWAY_RUN:-$cache/run}/hdfs/conf}}"
 java="${SPILLWAY_JAVA:-$(cat "$home/etc/java")}"
 # check: -put a file, -cat it, restart (no format), -cat it again, remove it.
 check() {

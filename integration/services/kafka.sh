@@ -2,7 +2,7 @@
 # Kafka-protocol broker for the tests: tansu 0.6.0 (crates.io), one broker on 127.0.0.1.
 #
 #   kafka.sh install             cargo install tansu 0.6.0 (dynostore + libsql) into
-#                                $SPILLWAY_CACHE/tools/tansu-0.6.0 (about 12 min cold on 2 cores)
+#                                $SPILLWAY_CACHE/tools/tansu-0.6.0 (12-16 min cold on 2 cores)
 #   kafka.sh start [--keep-data] start the broker (fresh data unless --keep-data / SPILLWAY_KEEP_DATA=1)
 #   kafka.sh restart             stop + start with the same port and storage, keeping the data
 #   kafka.sh stop | status | env
@@ -96,7 +96,10 @@ install() {
   mkdir -p "$SPILLWAY_TOOLS" "$SPILLWAY_CACHE/logs"
   # One installer at a time (another kafka.sh install waits here).
   exec 9>"$SPILLWAY_TOOLS/.tansu-$TANSU_VERSION.lock"
-  flock 9
+  if ! flock -n 9; then
+    say "another kafka.sh install is running (lock $SPILLWAY_TOOLS/.tansu-$TANSU_VERSION.lock), waiting for it"
+    flock -w "$INSTALL_WAIT" 9 || die "still locked after ${INSTALL_WAIT}s"
+  fi
   # Someone else's cargo install into the same root (not under our lock): wait for it.
   while pid="$(other_install_pid)"; do
     (( waited % 60 == 0 )) && say "waiting for the cargo install of tansu already running (pid $pid, log $INSTALL_LOG)"
@@ -108,7 +111,7 @@ install() {
     return 0
   fi
   command -v cargo >/dev/null || die "cargo not found (needs the Rust toolchain)"
-  say "cargo install tansu $TANSU_VERSION --features $TANSU_FEATURES (log: $INSTALL_LOG; ~12 min on 2 cores)"
+  say "cargo install tansu $TANSU_VERSION --features $TANSU_FEATURES (log: $INSTALL_LOG; 12-16 min on 2 cores)"
   if ! cargo install tansu --version "$TANSU_VERSION" --locked --features "$TANSU_FEATURES" \
       --root "$TANSU_ROOT" >"$INSTALL_LOG" 2>&1; then
     die_with_log "$INSTALL_LOG" "cargo install tansu failed"
