@@ -1,1 +1,225 @@
-fn main() {}
+//! The `spillway` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use spillway::build::{self, RunOptions};
+use spillway::config::JobFile;
+use spillway::report;
+use spillway::{Error, ErrorKind};
+
+/// Kafka streams into files, exactly once.
+#[derive(Parser, Debug)]
+#[command(name = "spillway", version, about, long_about = None)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a job until its source ends or SIGTERM/Ctrl-C (a final checkpoint publishes
+    /// everything; a second signal exits at once).
+    Run {
+        /// The job file.
+        job: PathBuf,
+        /// This process's index among the job's workers.
+        #[arg(long, default_value_t = 0)]
+        worker: usize,
+        /// Worker processes of the job (Kafka partitions are split among them).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Check a job file without running it or touching any data.
+    Validate {
+        /// The job file.
+        job: PathBuf,
+    },
+    /// List the checkpoints in a directory, or show one.
+    Checkpoints {
+        /// The checkpoint directory (`checkpoint.dir` of a job).
+        dir: String,
+        /// Show this checkpoint (`latest` for the newest).
+        #[arg(long)]
+        show: Option<String>,
+        /// Print the checkpoint document as JSON (with --show).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPILLWAY_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(report::LogWriter);
+    match format {
+        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Lets a job with many open parts keep a file open per part.
+fn raise_open_file_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("stopping: taking a final checkpoint and publishing every part (signal again to exit at once)");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("second signal: exiting without a final checkpoint; the next run continues from the last one");
+        std::process::exit(130);
+    });
+}
+
+fn exit_code(e: &Error) -> ExitCode {
+    match e {
+        Error::Config { .. } | Error::InvalidPath { .. } => ExitCode::from(2),
+        e if e.kind() == ErrorKind::User => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+async fn main_inner(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Validate { job } => {
+            let file = JobFile::load(&job)?;
+            let plan = build::validate(&file)?;
+            println!("{}: OK", job.display());
+            println!(
+                "  job          {} (parallelism {})",
+                plan.job, plan.parallelism
+            );
+            println!("  source       {}", plan.source);
+            println!(
+                "  sink         {} files under {}",
+                plan.sink.format, plan.path
+            );
+            println!("  bucketing    {}", plan.sink.bucketing);
+            println!("  rolling      {}", plan.sink.rolling);
+            println!(
+                "  checkpoints  every {:?} in {}",
+                plan.checkpoint_interval, plan.checkpoint_dir
+            );
+            Ok(())
+        }
+        Command::Run {
+            job,
+            worker,
+            workers,
+            no_progress,
+        } => {
+            let file = JobFile::load(&job)?;
+            if workers == 0 || worker >= workers {
+                return Err(Error::config(
+                    "--worker",
+                    format!(
+                        "worker {worker} of {workers} does not exist (workers are numbered from 0)"
+                    ),
+                ));
+            }
+            raise_open_file_limit();
+            let options = RunOptions { worker, workers };
+            let mut progress_task = None;
+            let summary = build::run(&file, &options, stop_signal(), |p| {
+                progress_task = Some(report::spawn_progress(p, !no_progress));
+            })
+            .await;
+            if let Some(t) = progress_task {
+                if summary.is_err() {
+                    t.abort();
+                }
+                let _ = t.await;
+            }
+            let summary = summary?;
+            print!(
+                "{}",
+                report::summary(&file.job.name, &summary, &file.sink.path)
+            );
+            Ok(())
+        }
+        Command::Checkpoints { dir, show, json } => {
+            let store = build::existing_checkpoint_store(&dir).await?;
+            let text = match show.as_deref() {
+                None => report::list_checkpoints(store).await?,
+                Some("latest") => report::show_checkpoint(store, None, json).await?,
+                Some(id) => {
+                    let id = id.parse().map_err(|_| {
+                        Error::config(
+                            "--show",
+                            format!("{id:?} is not a checkpoint id or `latest`"),
+                        )
+                    })?;
+                    report::show_checkpoint(store, Some(id), json).await?
+                }
+            };
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(main_inner(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit_code(&e)
+        }
+    }
+}

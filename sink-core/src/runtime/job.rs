@@ -425,6 +425,9 @@ enum Event {
     Finished {
         subtask: usize,
     },
+    Exited {
+        buckets: Vec<String>,
+    },
     Failed {
         subtask: usize,
         error: Error,
@@ -458,6 +461,7 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
             sink,
             progress,
         } = self;
+        let _finished = FinishedOnDrop(Arc::clone(&progress));
         let settings = pipeline.settings.clone();
         if settings.parallelism == 0 {
             return Err(Error::config("parallelism", "must be at least 1"));
@@ -611,9 +615,11 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
         }
         // The subtasks published the final checkpoint's parts before they exited: collect what
         // they reported, and fail if publishing failed.
+        let mut buckets = std::collections::HashSet::new();
         while let Ok(ev) = events.try_recv() {
             match ev {
                 Event::Committed { subtask, metrics } => coord.sink_metrics[subtask] = metrics,
+                Event::Exited { buckets: b } => buckets.extend(b),
                 Event::Failed { error, .. } if outcome.is_ok() => outcome = Err(error),
                 _ => {}
             }
@@ -637,7 +643,7 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
             files_committed: m.files_committed,
             bytes_committed: m.bytes_committed,
             records_committed: m.records_committed,
-            buckets: m.buckets,
+            buckets: buckets.len() as u64,
             checkpoints: coord.completed,
             restored_from: restored.map(|c| c.id),
             last_checkpoint: coord.last_completed,
@@ -645,6 +651,16 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
             totals: coord.totals.clone(),
             input_ended,
         })
+    }
+}
+
+/// Marks the job finished however `run_until` ends (success, error or cancellation), so that
+/// progress reporters stop.
+struct FinishedOnDrop(Arc<JobProgress>);
+
+impl Drop for FinishedOnDrop {
+    fn drop(&mut self) {
+        self.0.finished.store(true, Ordering::Release);
     }
 }
 
@@ -789,6 +805,7 @@ impl Coordinator<'_> {
                         Event::Committed { subtask, metrics } => {
                             self.sink_metrics[subtask] = metrics;
                         }
+                        Event::Exited { .. } => {}
                         Event::Snapshot { subtask, id, positions, sink, watermark, counts } => {
                             let Some(f) = self.in_flight.as_mut().filter(|f| f.id == id) else {
                                 tracing::debug!(checkpoint = id, subtask, "late snapshot of an abandoned checkpoint");
@@ -926,7 +943,10 @@ impl<S: Send + 'static, T: Send + 'static> Subtask<S, T> {
                 msg = control.recv() => {
                     self.process().await?;
                     match msg {
-                        None | Some(Control::Stop) => return Ok(()),
+                        None | Some(Control::Stop) => {
+                            let _ = events.send(Event::Exited { buckets: self.writer.bucket_ids() });
+                            return Ok(());
+                        }
                         Some(Control::StopReading) => reading = false,
                         Some(Control::Barrier { id, close_all }) => {
                             if close_all {

@@ -96,6 +96,11 @@ pub trait SinkWriter<T>: Send {
 
     /// Gauges and counters.
     fn metrics(&self) -> SinkMetrics;
+
+    /// The distinct buckets this writer wrote to (for the job's summary).
+    fn bucket_ids(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 fn states(restored: &[serde_json::Value], location: &str) -> Result<Vec<FileSinkState>> {
@@ -205,6 +210,10 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for FileSinkWriter<T> {
             buckets: self.buckets_seen() as u64,
             memory: self.memory() as u64,
         }
+    }
+
+    fn bucket_ids(&self) -> Vec<String> {
+        FileSinkWriter::bucket_ids(self)
     }
 }
 

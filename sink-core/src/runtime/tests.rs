@@ -109,7 +109,7 @@ async fn bounded_job_commits_everything_exactly_once() {
     assert_eq!(summary.records_committed, 20_000);
     assert!(summary.checkpoints >= 1);
     // 20 000 events one second apart span 6 event hours.
-    assert_eq!(summary.buckets, 12, "6 hours x 2 subtasks");
+    assert_eq!(summary.buckets, 6, "6 event hours");
     let (ids, in_progress) = read_lake(out.path());
     assert_exactly(&ids, 20_000);
     assert_eq!(in_progress, 0);

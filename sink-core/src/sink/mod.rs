@@ -1126,6 +1126,11 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         self.core.buckets_seen.len()
     }
 
+    /// The ids of the buckets written by this writer.
+    pub fn bucket_ids(&self) -> Vec<String> {
+        self.core.buckets_seen.iter().cloned().collect()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &SinkStats {
         &self.core.stats
