@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::source::{StreamRecord, SubtaskInfo};
 use crate::error::Result;
 use crate::sink::{
-    CommitReport, Context, DeadLetter, FileSink, FileSinkState, FileSinkWriter, WriteError,
+    CommitReport, Context, DeadLetter, FileSink, FileSinkState, FileSinkWriter, Next, WriteError,
     WriterContext,
 };
 
@@ -166,7 +166,12 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for FileSinkWriter<T> {
         };
         for (i, r) in records.iter().enumerate() {
             ctx.timestamp = r.timestamp;
-            match self.write(&r.value, &ctx).await {
+            let result = match self.write_sync(&r.value, &ctx) {
+                Ok(Next::Done) => Ok(()),
+                Ok(next) => self.finish_write(next, &r.value, &ctx).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(()) => {}
                 Err(WriteError::BadRecord(reason)) => rejected.push((i, reason)),
                 Err(WriteError::Fatal(e)) => return Err(e),

@@ -61,7 +61,7 @@ pub use rolling::{
 };
 pub use state::{FileSinkState, OpenPartState, PendingPart, FILE_SINK_STATE_VERSION};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -667,8 +667,92 @@ impl<R: 'static> PartFile<R> {
     }
 }
 
+/// The open parts of a lane, by bucket id.
+///
+/// Parts live in a slab indexed by a hash map (foldhash: fast on short keys, seeded per process),
+/// and the slot of the last part used is remembered: consecutive records nearly always go to the
+/// same bucket, and then finding the part costs one string comparison instead of a hash lookup.
+struct Parts<R> {
+    slots: Vec<Option<PartFile<R>>>,
+    free: Vec<usize>,
+    index: std::collections::HashMap<String, usize, foldhash::fast::RandomState>,
+    last: usize,
+}
+
+impl<R> Default for Parts<R> {
+    fn default() -> Self {
+        Parts {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: Default::default(),
+            last: 0,
+        }
+    }
+}
+
+impl<R> Parts<R> {
+    fn get_mut(&mut self, key: &str) -> Option<&mut PartFile<R>> {
+        let hit = matches!(self.slots.get(self.last), Some(Some(p)) if p.bucket == key);
+        if !hit {
+            self.last = *self.index.get(key)?;
+        }
+        self.slots[self.last].as_mut()
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<PartFile<R>> {
+        let i = self.index.remove(key)?;
+        self.free.push(i);
+        self.slots[i].take()
+    }
+
+    /// Adds a part under its bucket id, which must not have one.
+    fn insert(&mut self, part: PartFile<R>) -> &mut PartFile<R> {
+        debug_assert!(!self.index.contains_key(&part.bucket));
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(part.bucket.clone(), i);
+        self.last = i;
+        self.slots[i].insert(part)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &PartFile<R>> {
+        self.slots.iter().flatten()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut PartFile<R>> {
+        self.slots.iter_mut().flatten()
+    }
+
+    fn drain(&mut self) -> Vec<PartFile<R>> {
+        self.index.clear();
+        self.free.clear();
+        self.slots.drain(..).flatten().collect()
+    }
+
+    /// The bucket ids of the parts that satisfy `pred`.
+    fn keys_where(&self, mut pred: impl FnMut(&PartFile<R>) -> bool) -> Vec<String> {
+        self.iter()
+            .filter(|p| pred(p))
+            .map(|p| p.bucket.clone())
+            .collect()
+    }
+}
+
 struct Lane<R> {
-    parts: HashMap<String, PartFile<R>>,
+    parts: Parts<R>,
     policy: Arc<dyn RollingPolicy<R>>,
     suffix: String,
 }
@@ -676,7 +760,7 @@ struct Lane<R> {
 impl<R: Send + 'static> Lane<R> {
     fn new(policy: Arc<dyn RollingPolicy<R>>, suffix: String) -> Self {
         Lane {
-            parts: HashMap::new(),
+            parts: Parts::default(),
             policy,
             suffix,
         }
@@ -692,9 +776,22 @@ impl<R: Send + 'static> Lane<R> {
     ) -> std::result::Result<(), WriteError> {
         if let Some(part) = self.parts.get_mut(key) {
             if !self.policy.should_roll_on_event(&part.info(), record) {
-                return write_into(part, core, format, record, now).await;
+                encode_into(part, core, format, record, now)?;
+                return Ok(flush_if_full(part, core).await?);
             }
         }
+        self.open_and_write(core, format, key, record, now).await
+    }
+
+    /// Rolls the bucket's open part, if any, opens a new one and writes the record to it.
+    async fn open_and_write<T>(
+        &mut self,
+        core: &mut Core<T>,
+        format: &Format<R>,
+        key: &str,
+        record: &R,
+        now: i64,
+    ) -> std::result::Result<(), WriteError> {
         let bucket = RelPath::parse(key)
             .map_err(|e| WriteError::BadRecord(format!("bucket id {key:?}: {e}")))?;
         if let Some(old) = self.parts.remove(key) {
@@ -703,12 +800,14 @@ impl<R: Send + 'static> Lane<R> {
         let part = core
             .open_part(key, &bucket, format, &self.suffix, now)
             .await?;
-        let part = self.parts.entry(key.to_owned()).or_insert(part);
-        write_into(part, core, format, record, now).await
+        let part = self.parts.insert(part);
+        encode_into(part, core, format, record, now)?;
+        Ok(flush_if_full(part, core).await?)
     }
 }
 
-async fn write_into<T, R: 'static>(
+/// Encodes a record into an open part's buffer and keeps the memory account; no I/O.
+fn encode_into<T, R: 'static>(
     part: &mut PartFile<R>,
     core: &mut Core<T>,
     format: &Format<R>,
@@ -735,12 +834,20 @@ async fn write_into<T, R: 'static>(
     }
     part.records += 1;
     part.last_update_time = now;
-    if part.buf.len() >= core.shared.write_buffer_size {
-        part.flush_buf().await?;
-    }
     let mem = part.memory();
     core.memory = core.memory + mem - part.mem;
     part.mem = mem;
+    Ok(())
+}
+
+/// Writes a part's buffer to its stream once it is full.
+async fn flush_if_full<T, R: 'static>(part: &mut PartFile<R>, core: &mut Core<T>) -> Result<()> {
+    if part.buf.len() >= core.shared.write_buffer_size {
+        part.flush_buf().await?;
+        let mem = part.memory();
+        core.memory = core.memory + mem - part.mem;
+        part.mem = mem;
+    }
     Ok(())
 }
 
@@ -845,6 +952,19 @@ impl<T> Core<T> {
     }
 }
 
+/// What is left of a write after [`FileSinkWriter::write_sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the record is in the part's buffer.
+    Done,
+    /// The bucket needs a new part (none open, or the open one rolls); the record is not written.
+    Open,
+    /// The record is written; the part's buffer is full and must go to its stream.
+    Flush,
+    /// The record is written; the subtask is over its memory budget.
+    Relieve,
+}
+
 /// One subtask's part of a [`FileSink`]: its buckets, open parts and pending parts.
 pub struct FileSinkWriter<T> {
     shared: Arc<Shared<T>>,
@@ -863,20 +983,77 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         record: &T,
         ctx: &Context,
     ) -> std::result::Result<(), WriteError> {
+        match self.write_sync(record, ctx)? {
+            Next::Done => Ok(()),
+            next => self.finish_write(next, record, ctx).await,
+        }
+    }
+
+    /// The part of [`write`](Self::write) that needs no I/O, which is nearly every record: the
+    /// bucket has an open part that does not roll, and the part's buffer has room. Returns what is
+    /// left to do, for [`finish_write`](Self::finish_write). Keeping this synchronous spares every
+    /// record the cost of moving a large future.
+    pub fn write_sync(
+        &mut self,
+        record: &T,
+        ctx: &Context,
+    ) -> std::result::Result<Next, WriteError> {
         self.scratch.clear();
         self.assigner
             .assign(record, ctx, &mut self.scratch)
             .map_err(|e| WriteError::BadRecord(e.0))?;
-        self.main
-            .write(
-                &mut self.core,
-                &self.shared.format,
-                &self.scratch,
-                record,
-                ctx.processing_time,
-            )
-            .await?;
+        let Some(part) = self.main.parts.get_mut(self.scratch.as_str()) else {
+            return Ok(Next::Open);
+        };
+        if self.main.policy.should_roll_on_event(&part.info(), record) {
+            return Ok(Next::Open);
+        }
+        encode_into(
+            part,
+            &mut self.core,
+            &self.shared.format,
+            record,
+            ctx.processing_time,
+        )?;
         self.core.stats.records_written += 1;
+        Ok(if part.buf.len() >= self.shared.write_buffer_size {
+            Next::Flush
+        } else if self.core.memory > self.shared.memory_budget {
+            Next::Relieve
+        } else {
+            Next::Done
+        })
+    }
+
+    /// Does the I/O [`write_sync`](Self::write_sync) left for `record` (which must be the record
+    /// just given to it).
+    pub async fn finish_write(
+        &mut self,
+        next: Next,
+        record: &T,
+        ctx: &Context,
+    ) -> std::result::Result<(), WriteError> {
+        match next {
+            Next::Done => return Ok(()),
+            Next::Open => {
+                self.main
+                    .open_and_write(
+                        &mut self.core,
+                        &self.shared.format,
+                        &self.scratch,
+                        record,
+                        ctx.processing_time,
+                    )
+                    .await?;
+                self.core.stats.records_written += 1;
+            }
+            Next::Flush => {
+                if let Some(part) = self.main.parts.get_mut(self.scratch.as_str()) {
+                    flush_if_full(part, &mut self.core).await?;
+                }
+            }
+            Next::Relieve => {}
+        }
         if self.core.memory > self.shared.memory_budget {
             self.relieve_memory().await?;
         }
@@ -906,13 +1083,10 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// every bucket check interval, so time-based rolls need no new record.
     pub async fn on_processing_time(&mut self, now: i64) -> Result<()> {
         let policy = Arc::clone(&self.main.policy);
-        let due: Vec<String> = self
+        let due = self
             .main
             .parts
-            .iter()
-            .filter(|(_, p)| policy.should_roll_on_processing_time(&p.info(), now))
-            .map(|(k, _)| k.clone())
-            .collect();
+            .keys_where(|p| policy.should_roll_on_processing_time(&p.info(), now));
         for key in due {
             if let Some(part) = self.main.parts.remove(&key) {
                 self.core.close_part(part).await?;
@@ -924,8 +1098,8 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// Rolls every open part, for the end of input or a stop: after the next checkpoint completes,
     /// nothing is left in progress.
     pub async fn close_all(&mut self) -> Result<()> {
-        let parts: Vec<PartFile<T>> = self.main.parts.drain().map(|(_, p)| p).collect();
-        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain().map(|(_, p)| p).collect();
+        let parts: Vec<PartFile<T>> = self.main.parts.drain();
+        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain();
         self.close_many(parts).await?;
         self.close_many(dead).await
     }
@@ -955,19 +1129,16 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     pub async fn snapshot(&mut self, checkpoint_id: u64) -> Result<FileSinkState> {
         let shared = Arc::clone(&self.core.shared);
         let bulk = shared.format.is_bulk();
-        let roll: Vec<String> = self
+        let roll = self
             .main
             .parts
-            .iter()
-            .filter(|(_, p)| bulk || shared.policy.should_roll_on_checkpoint(&p.info()))
-            .map(|(k, _)| k.clone())
-            .collect();
+            .keys_where(|p| bulk || shared.policy.should_roll_on_checkpoint(&p.info()));
         let closing: Vec<PartFile<T>> = roll
             .iter()
             .filter_map(|k| self.main.parts.remove(k))
             .collect();
         self.close_many(closing).await?;
-        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain().map(|(_, p)| p).collect();
+        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain();
         self.close_many(dead).await?;
 
         let persists: Vec<BoxFuture<'_, Result<OpenPartState>>> = self
@@ -1063,7 +1234,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
             return self.core.close_part(part).await;
         }
         self.core.buckets_seen.insert(open.bucket.clone());
-        self.main.parts.insert(open.bucket, part);
+        self.main.parts.insert(part);
         Ok(())
     }
 
@@ -1073,7 +1244,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
             .main
             .parts
             .iter()
-            .map(|(k, p)| (p.mem, k.clone()))
+            .map(|p| (p.mem, p.bucket.clone()))
             .collect();
         order.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         // First write out buffers and flush bulk writers, largest first.
