@@ -428,3 +428,71 @@ fn readiness_waits_for_the_restore() {
     assert!(out.status.success());
     // Once stopped, it no longer answers ready.
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.toml"),
+        JOB.replace("rate = 40000\n", ""),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = spillway()
+            .env("SPILLWAY_LOG", "info")
+            .args([
+                "--log-format",
+                "json",
+                "run",
+                "job.toml",
+                "--no-progress",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(!lines.is_empty(), "expected log lines");
+        for line in lines {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["fields"].is_object() && v["timestamp"].is_string(),
+                "{line}"
+            );
+        }
+        assert!(stderr.contains("serving /metrics"), "{stderr}");
+    }
+}
+
+#[test]
+fn bounded_runs_show_a_progress_bar_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.toml"), JOB).unwrap();
+    // `script` gives the command a pseudo-terminal, as a user's shell would.
+    let cmd = format!("{} run job.toml", env!("CARGO_BIN_EXE_spillway"));
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env("SPILLWAY_LOG", "warn")
+        .current_dir(dir.path())
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("/60,000 records") || text.contains("/60000 records"),
+        "no progress bar:\n{text}"
+    );
+    assert!(text.contains("eta"), "{text}");
+    assert!(text.contains("job ops: input ended"), "{text}");
+    // Without a terminal: no bar.
+    let plain = run(&["run", "job.toml"], dir.path());
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("eta"));
+}

@@ -484,10 +484,17 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> Pipeline<S, T> {
 
     /// Writes into a shared sink.
     pub fn sink_to_dyn(self, sink: Arc<dyn Sink<T>>) -> JobRunner<S, T> {
+        let progress = JobProgress::default();
+        if let Boundedness::Bounded {
+            expected_records: Some(n),
+        } = self.source.boundedness()
+        {
+            progress.expected_records.store(n, Ordering::Relaxed);
+        }
         JobRunner {
             pipeline: self,
             sink,
-            progress: Arc::new(JobProgress::default()),
+            progress: Arc::new(progress),
         }
     }
 }
