@@ -222,13 +222,16 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// A topic and its partition numbers.
+type TopicPartitions = (Arc<str>, Vec<i32>);
+
 /// The partitions of every topic the source reads, by name. A listed topic that does not exist
 /// is fatal.
 fn list_partitions(
     consumer: &Consumer,
     settings: &Settings,
     starting: bool,
-) -> std::result::Result<Vec<(Arc<str>, Vec<i32>)>, CallError> {
+) -> std::result::Result<Vec<TopicPartitions>, CallError> {
     let md = consumer
         .fetch_metadata(None, settings.request_timeout)
         .map_err(|e| call_error(settings, "fetching metadata", e))?;
@@ -616,7 +619,7 @@ impl KafkaReader {
                 })?
         };
         let wm = settings.watermark;
-        let idle = (!wm.idle_timeout.is_zero()).then(|| wm.idle_timeout.as_millis() as i64);
+        let idle = (!wm.idle_timeout.is_zero()).then_some(wm.idle_timeout.as_millis() as i64);
         let mut reader = KafkaReader {
             bounded: settings.stop.is_some(),
             next_discovery: (settings.stop.is_none() && !settings.discovery_interval.is_zero())

@@ -154,7 +154,10 @@ async fn tansu_broker_restart_mid_run_loses_and_doubles_nothing() {
     produce_json(&b, &topic, 4, n, n / 2);
     let summary = job.await.unwrap().unwrap();
     println!("records before the restart: {before} of {}", n + n / 2);
-    assert!(before < n, "the restart happened while the first records were read");
+    assert!(
+        before < n,
+        "the restart happened while the first records were read"
+    );
     let (seen, in_progress) = read_lake(out.path());
     assert_eq!(in_progress, 0);
     let per = (n + n / 2) as i64 / 4;
