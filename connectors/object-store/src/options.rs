@@ -59,7 +59,6 @@ impl fmt::Debug for Secret {
 /// ```
 #[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
 pub struct ObjectStoreOptions {
     /// Endpoint URL of an S3-compatible store (MinIO, R2, Ceph, moto), or of an emulator.
     pub endpoint: Option<String>,

@@ -455,12 +455,14 @@ impl RecoverableWriter for ObjectStoreTarget {
                 .await
             {
                 Ok(b) => b,
-                Err(e) if is_not_found(&e) => return Err(Error::lost(
-                    &key,
-                    format!(
+                Err(e) if is_not_found(&e) => {
+                    return Err(Error::lost(
+                        &key,
+                        format!(
                         "tail object of {path} is gone; the checkpoint needs its {tail_len} bytes"
                     ),
-                )),
+                    ))
+                }
                 Err(e) => return Err(inner.err("get tail", &key, e)),
             };
             if (got.len() as u64) < tail_len {
