@@ -218,11 +218,12 @@ fn feature_missing(scheme: &str, feature: &str) -> Error {
     )
 }
 
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn build_err(url: &str, e: object_store::Error) -> Error {
     Error::config("url", format!("{url}: {e}"))
 }
 
-#[allow(dead_code)] // unused when no cloud feature is enabled
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn client_pairs(o: &ObjectStoreOptions) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     if let Some(t) = o.request_timeout {
@@ -240,7 +241,7 @@ fn client_pairs(o: &ObjectStoreOptions) -> Vec<(String, String)> {
     pairs
 }
 
-#[allow(dead_code)] // unused when no cloud feature is enabled
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn retry_config(o: &ObjectStoreOptions) -> object_store::RetryConfig {
     let mut r = object_store::RetryConfig::default();
     if let Some(n) = o.max_retries {
@@ -253,7 +254,7 @@ fn retry_config(o: &ObjectStoreOptions) -> object_store::RetryConfig {
 }
 
 /// Applies `key = value` pairs to a builder through the provider's typed keys.
-#[allow(dead_code)]
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn apply<B, K: std::str::FromStr<Err = object_store::Error>>(
     mut builder: B,
     pairs: impl IntoIterator<Item = (String, String)>,

@@ -720,7 +720,10 @@ impl ObjectStream {
             Ok(Ok(part)) => self.record(idx, part),
             Ok(Err(e)) => Err(self.fail("upload part", e)),
             Err(join) => {
-                let e = object_store::Error::JoinError { source: join };
+                let e = object_store::Error::Generic {
+                    store: "spillway",
+                    source: Box::new(join),
+                };
                 Err(self.fail("upload part", e))
             }
         }

@@ -24,15 +24,16 @@ pub struct S3Env {
 
 impl S3Env {
     pub fn options(&self) -> ObjectStoreOptions {
-        let mut o = ObjectStoreOptions::default();
-        o.endpoint = Some(self.endpoint.clone());
-        o.access_key_id = Some(self.access_key_id.clone());
-        o.secret_access_key = Some(Secret::new(self.secret_access_key.clone()));
-        o.region = Some(self.region.clone());
-        o.path_style = Some(self.path_style);
-        o.allow_http = Some(self.endpoint.starts_with("http://"));
-        o.from_env = Some(false);
-        o
+        ObjectStoreOptions {
+            endpoint: Some(self.endpoint.clone()),
+            access_key_id: Some(self.access_key_id.clone()),
+            secret_access_key: Some(Secret::new(self.secret_access_key.clone())),
+            region: Some(self.region.clone()),
+            path_style: Some(self.path_style),
+            allow_http: Some(self.endpoint.starts_with("http://")),
+            from_env: Some(false),
+            ..Default::default()
+        }
     }
 }
 
