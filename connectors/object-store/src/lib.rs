@@ -71,9 +71,9 @@
 //! | `operation_timeout` | duration | `"5m"` | bound on one storage call, retries included; then a retryable error |
 //! | `config` | table of strings | | any other `object_store` key of the provider (`aws_sse_kms_key_id`, `google_service_account`, `azure_storage_account_key`, …); values never logged |
 //!
-//! Errors from the store reach the sink as [`Error::Storage`](sink_core::Error::Storage), which is
+//! Errors from the store reach the sink as [`Error::Storage`], which is
 //! retryable: the sink's commit backoff and the job's restart apply. Bad URLs, options and keys
-//! are [`Error::Config`](sink_core::Error::Config).
+//! are [`Error::Config`].
 //!
 //! # What is written where
 //!
@@ -97,7 +97,7 @@
 //!   uploaded after the handle was taken are replaced or simply not listed at completion.
 //! * `commit` completes the upload, then deletes the tails and the marker. When the upload is gone
 //!   but the object exists with the expected size, the commit happened before: success. When both
-//!   are gone, [`Error::Lost`](sink_core::Error::Lost).
+//!   are gone, [`Error::Lost`].
 //!
 //! The side objects sit under one hidden prefix at the target's root rather than beside each part:
 //! readers skip `_` names either way, but one prefix is one lifecycle rule and one LIST at
