@@ -289,3 +289,35 @@ async fn failed_side_object_cleanup_does_not_fail_the_commit() {
     rig.run().await.unwrap();
     rig.assert_clean_and_exact().await;
 }
+
+/// Drops the running job once it has completed `checkpoints` more checkpoints and `extra_ms`
+/// more have passed: an in-process crash.
+async fn crash_after(runner: JobRunner<Event, Event>, checkpoints: u64, extra_ms: u64) {
+    let progress = runner.progress();
+    let job = tokio::spawn(runner.run());
+    while progress
+        .checkpoints_completed
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < checkpoints
+    {
+        assert!(!job.is_finished(), "the job ended before the crash point");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(extra_ms)).await;
+    job.abort();
+    let _ = job.await;
+    // Upload starts run in their own task so that each leaves a marker; let them land.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_and_restarts_on_memory_are_exactly_once() {
+    let rig = Rig::new();
+    for (checkpoints, ms) in [(0, 40), (1, 13), (2, 0), (1, 29)] {
+        crash_after(rig.job(), checkpoints, ms).await;
+    }
+    let s = rig.run().await.unwrap();
+    assert!(s.restored_from.is_some());
+    assert!(s.input_ended);
+    rig.assert_clean_and_exact().await;
+}
