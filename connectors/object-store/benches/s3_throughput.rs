@@ -1,4 +1,5 @@
-//! Throughput of the file sink on S3 against a bare multipart upload of the same bytes.
+//! Throughput of the file sink on S3 against a bare multipart upload of the same bytes, and the
+//! same comparison against an in-process store with a fixed latency per part upload.
 //!
 //! ```sh
 //! integration/services/s3.sh start && eval "$(integration/services/env.sh)"
@@ -9,12 +10,19 @@
 //! buckets, checkpoints every second) to a fresh bucket, then uploads files of exactly the same
 //! sizes twice, with the same part size: with bare `create_multipart` / `put_part` /
 //! `complete_multipart` calls, one part at a time, and with object_store's `WriteMultipart`, two
-//! parts in flight. The ratio is the sink's rate over the faster of the two. The sink keeps one
-//! part uploading while the next fills (`upload_concurrency = 1`) and closes its files
+//! parts in flight. The ratio is the sink's rate over the faster of the two. The sink keeps up to two
+//! parts uploading while the next fills (`upload_concurrency`, default 2) and closes its files
 //! concurrently at the end. It prints the rates per run, then the medians. Environment:
 //! `SPILLWAY_BENCH_RUNS` (default 5), `SPILLWAY_BENCH_EVENTS` (default 1 000 000, ~105 MB),
 //! `SPILLWAY_BENCH_PART_SIZE` (default 8 MiB), `SPILLWAY_BENCH_UPLOAD_CONCURRENCY` (default: the
-//! target's, 1).
+//! target's, 2).
+//!
+//! First, without any server: the same job into an in-process store whose part uploads each take
+//! `SPILLWAY_BENCH_PART_LATENCY_MS` (default 50 ms, about 170 MB/s for 8 MiB parts), against bare
+//! uploads of the same sizes one and two parts at a time. On a 2-core machine moto competes with
+//! the job for the CPU (generating and encoding the events costs about 0.5 s per 100 MB), which
+//! the bare uploads do not pay; this part shows the sink's pipeline without that contention. It
+//! runs without `SPILLWAY_TEST_S3_ENDPOINT`; the S3 part is skipped then.
 //!
 //! Formats: JSON lines only for now. Parquet joins through [`BenchFormat`] once the parquet
 //! connector lands: add a variant and build its sink in [`sink_for`].
@@ -26,12 +34,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use connector_object_store::{ObjectStoreTarget, DEFAULT_PART_SIZE};
+use connector_object_store::{
+    Fault, FaultOp, FaultyStore, MemoryStore, ObjectCheckpointStore, ObjectStoreTarget,
+    DEFAULT_PART_SIZE,
+};
 use object_store::aws::AmazonS3Builder;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use sink_core::runtime::{Event, GeneratorConfig, GeneratorSource, Job};
+use sink_core::runtime::{CheckpointStore, Event, GeneratorConfig, GeneratorSource, Job};
 use sink_core::sink::{DateTimeBucketAssigner, DefaultRollingPolicy, FileSink, JsonLinesEncoder};
 
 /// What the sink writes. The hook for Parquet (and other bulk formats) to come.
@@ -73,18 +84,15 @@ struct Run {
     files: usize,
 }
 
-/// Runs the job into `url` and returns how long it took.
-async fn sink_phase(
-    url: &str,
-    ckpt_url: &str,
-    o: &connector_object_store::ObjectStoreOptions,
+/// Runs the job into `target` and returns how long it took.
+async fn run_job(
+    target: ObjectStoreTarget,
+    ckpt: Arc<dyn CheckpointStore>,
     format: BenchFormat,
     events: u64,
 ) -> f64 {
-    let target = ObjectStoreTarget::from_url(url, o).await.unwrap();
-    let ckpt = connector_object_store::checkpoint_store_from_url(ckpt_url, o).unwrap();
     // Events 10 ms apart in event time: 360 000 (~38 MB) per hourly bucket, a few buckets per
-    // run (4 for a million events).
+    // run (3 for a million events).
     let source = GeneratorSource::new(GeneratorConfig {
         splits: 4,
         count: Some(events),
@@ -105,6 +113,85 @@ async fn sink_phase(
         .unwrap();
     assert_eq!(summary.records_committed, events);
     started.elapsed().as_secs_f64()
+}
+
+/// Runs the job into `url` and returns how long it took.
+async fn sink_phase(
+    url: &str,
+    ckpt_url: &str,
+    o: &connector_object_store::ObjectStoreOptions,
+    format: BenchFormat,
+    events: u64,
+) -> f64 {
+    let target = ObjectStoreTarget::from_url(url, o).await.unwrap();
+    let ckpt = connector_object_store::checkpoint_store_from_url(ckpt_url, o).unwrap();
+    run_job(target, ckpt, format, events).await
+}
+
+/// Uploads files of `sizes` through `store`, `in_flight` parts at a time; returns the time.
+async fn bare_upload(
+    store: &Arc<dyn MultipartAndObjects>,
+    sizes: &[u64],
+    part_size: usize,
+    in_flight: usize,
+) -> f64 {
+    use futures::{StreamExt, TryStreamExt};
+    let payload: Vec<u8> = (0..part_size).map(|i| b'a' + (i % 26) as u8).collect();
+    let payload = Bytes::from(payload);
+    let started = Instant::now();
+    for (i, size) in sizes.iter().enumerate() {
+        let key = Path::from(format!("bare/file-{i}"));
+        let id = store.create_multipart(&key).await.unwrap();
+        let n = (*size as usize).div_ceil(part_size).max(1);
+        let parts: Vec<_> = futures::stream::iter(0..n)
+            .map(|idx| {
+                let len = (*size as usize - idx * part_size).min(part_size);
+                store.put_part(&key, &id, idx, payload.slice(..len).into())
+            })
+            .buffered(in_flight)
+            .try_collect()
+            .await
+            .unwrap();
+        store.complete_multipart(&key, &id, parts).await.unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// The same comparison against an in-process store whose part uploads each take `latency`: the
+/// sink's pipeline alone, with no server competing for the two cores. Returns (sink, bare one at a
+/// time, bare two at a time) seconds.
+async fn latency_run(
+    format: BenchFormat,
+    events: u64,
+    part_size: usize,
+    sizes: &[u64],
+    latency: Duration,
+) -> (f64, f64, f64) {
+    let store = || {
+        let mem = MemoryStore::new();
+        let faulty = Arc::new(FaultyStore::new(mem.clone()));
+        faulty.inject(Fault::hang(FaultOp::PutPart, latency).always());
+        (mem, faulty)
+    };
+    let (mem, faulty) = store();
+    let target = ObjectStoreTarget::builder(faulty)
+        .with_root(Path::from("lake"))
+        .with_part_size(part_size)
+        .build()
+        .unwrap();
+    let ckpt: Arc<dyn CheckpointStore> = Arc::new(ObjectCheckpointStore::new(
+        Arc::new(mem),
+        Path::from("ckpt"),
+        "memory://latency/ckpt",
+    ));
+    let sink = run_job(target, ckpt, format, events).await;
+    let (_, faulty) = store();
+    let faulty: Arc<dyn MultipartAndObjects> = faulty;
+    let one = bare_upload(&faulty, sizes, part_size, 1).await;
+    let (_, faulty) = store();
+    let faulty: Arc<dyn MultipartAndObjects> = faulty;
+    let two = bare_upload(&faulty, sizes, part_size, 2).await;
+    (sink, one, two)
 }
 
 /// Sizes of the published files under `prefix`.
@@ -277,18 +364,48 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let Some(env) = common::s3_env("s3_throughput bench") else {
-        return;
-    };
     let runs: usize = env_or("SPILLWAY_BENCH_RUNS", 5);
     let events: u64 = env_or("SPILLWAY_BENCH_EVENTS", 1_000_000);
     let part_size: usize = env_or("SPILLWAY_BENCH_PART_SIZE", DEFAULT_PART_SIZE);
+    let latency = Duration::from_millis(env_or("SPILLWAY_BENCH_PART_LATENCY_MS", 50));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let mb = |b: u64, s: f64| b as f64 / s / 1e6;
+    for format in [BenchFormat::JsonLines] {
+        let sizes = rt.block_on(sizes_for(format, events, part_size));
+        let bytes: u64 = sizes.iter().sum();
+        println!(
+            "{format:?} to an in-process store with {latency:?} per part upload, {events} events, part size {part_size}, {runs} runs"
+        );
+        let (mut ratios, mut sink_rates, mut bare_rates) = (vec![], vec![], vec![]);
+        for r in 0..runs {
+            let (sink, one, two) =
+                rt.block_on(latency_run(format, events, part_size, &sizes, latency));
+            let b = mb(bytes, one.min(two));
+            let s = mb(bytes, sink);
+            println!(
+                "  run {r}: sink {s:.1} MB/s ({sink:.2} s); bare one part at a time {:.1} MB/s ({one:.2} s); two at a time {:.1} MB/s ({two:.2} s); ratio {:.2}",
+                mb(bytes, one),
+                mb(bytes, two),
+                s / b
+            );
+            ratios.push(s / b);
+            sink_rates.push(s);
+            bare_rates.push(b);
+        }
+        println!(
+            "  median: sink {:.1} MB/s, bare multipart (faster of the two) {:.1} MB/s, ratio {:.2}",
+            median(sink_rates),
+            median(bare_rates),
+            median(ratios)
+        );
+    }
+    let Some(env) = common::s3_env("s3_throughput bench (S3 part)") else {
+        return;
+    };
     for format in [BenchFormat::JsonLines] {
         println!(
             "{format:?} to S3 ({}), {events} events, part size {part_size}, {runs} runs",

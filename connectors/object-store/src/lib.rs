@@ -63,7 +63,7 @@
 //! | `session_token` | string | env | S3 session token; never logged |
 //! | `from_env` | bool | `true` | read the provider's environment variables |
 //! | `part_size` | bytes or `"8MiB"` | 8 MiB | size of every part but the last; 5 MiB to 5 GiB (sink only) |
-//! | `upload_concurrency` | integer | 1 | part uploads per part file running in the background (sink only) |
+//! | `upload_concurrency` | integer | 2 | part uploads per part file running in the background while the next part fills (sink only) |
 //! | `request_timeout` | duration | `"30s"` | one HTTP request |
 //! | `connect_timeout` | duration | `"5s"` | connecting |
 //! | `max_retries` | integer | 10 | client retries of transient errors (5xx, throttling, connection resets) |

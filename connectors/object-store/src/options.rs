@@ -84,7 +84,7 @@ pub struct ObjectStoreOptions {
     /// 5 MiB.
     #[serde(deserialize_with = "de_size")]
     pub part_size: Option<usize>,
-    /// Part uploads a part file runs in the background while the next part fills. Default 1.
+    /// Part uploads a part file runs in the background while the next part fills. Default 2.
     pub upload_concurrency: Option<usize>,
     /// Timeout of one HTTP request (`"30s"`). Default 30 s.
     #[serde(deserialize_with = "de_duration")]

@@ -30,7 +30,7 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// Largest part size S3 accepts: 5 GiB.
 pub const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
 /// Default number of part uploads a stream runs in the background while it fills the next part.
-pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 1;
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 2;
 /// Default bound on one call to the store, retries of the client included.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -344,7 +344,7 @@ impl ObjectStoreTargetBuilder {
         self
     }
 
-    /// Part uploads a stream runs in the background while it fills the next part (default 1; 0
+    /// Part uploads a stream runs in the background while it fills the next part (default 2; 0
     /// uploads in the writing task). A stream holds up to `1 + concurrency` parts in memory.
     pub fn with_upload_concurrency(mut self, n: usize) -> Self {
         self.upload_concurrency = n;
