@@ -3,7 +3,7 @@
 //! ```text
 //! {root}/{bucket}/{part}                            the published part file (after commit)
 //! {root}/_spillway/uploads/{bucket}/{part}/{id}     marker of an open upload: {path, upload id}
-//! {root}/_spillway/tails/{id}/{len:020}-{nonce}     the short tail of one persist
+//! {root}/_spillway/tails/{id}/{len:020}-{nonce}     a piece of the short tail, from one persist
 //! ```
 //!
 //! `id` is 32 hex digits chosen at `open`. The side objects live under one hidden prefix at the

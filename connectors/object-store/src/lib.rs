@@ -82,7 +82,7 @@
 //! ```text
 //! lake/{bucket}/{part}                            a published part file (after commit)
 //! lake/_spillway/uploads/{bucket}/{part}/{id}     marker of an open multipart upload: its key and upload id
-//! lake/_spillway/tails/{id}/{len}-{nonce}         the short tail (< part size) of one persist
+//! lake/_spillway/tails/{id}/{len}-{nonce}         a piece of the short tail (< part size), from one persist
 //! ```
 //!
 //! * `open` starts a multipart upload of the final key and writes its marker. Object stores cannot
@@ -90,9 +90,12 @@
 //!   that no checkpoint references (written after the last checkpoint, before a crash) and aborts
 //!   them.
 //! * `persist` uploads the full parts (every one exactly `part_size` bytes: R2 and some
-//!   S3-compatible stores refuse unequal parts) and writes the short tail as a small object, so the
-//!   checkpoint holds only ids, ETags and the tail's name, never data. Each persist writes a new
-//!   tail object, so an older handle stays valid until the part is published.
+//!   S3-compatible stores refuse unequal parts) and makes the short tail durable as small
+//!   objects, so the checkpoint holds only ids, ETags and object names, never data. A persist
+//!   writes only the bytes appended since the previous one, as one more object (a slow stream
+//!   does not rewrite up to a whole part at every checkpoint); after 16 pieces it writes the whole
+//!   tail as one object again, which bounds the handle. Objects are never overwritten, so an older
+//!   handle stays valid until the part is published.
 //! * `resume` continues the same upload at the next part index with the tail read back; parts
 //!   uploaded after the handle was taken are replaced or simply not listed at completion.
 //! * `commit` completes the upload, then deletes the tails and the marker. When the upload is gone

@@ -55,7 +55,6 @@ impl PartBuffer {
     }
 
     /// Full parts cut so far.
-    #[cfg(test)]
     pub(crate) fn parts(&self) -> usize {
         self.parts
     }

@@ -36,9 +36,19 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Format version of the target's handle and committable data.
 const STATE_VERSION: u32 = 1;
+/// Tail segments a handle may list before a persist writes the whole tail as one object again.
+pub const MAX_TAIL_SEGMENTS: usize = 16;
+
+/// One tail object: the next `len` bytes of the tail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct TailSegment {
+    /// `_spillway/tails/{id}/{name}`.
+    name: String,
+    len: u64,
+}
 
 /// What a resume handle or committable of this target carries in its `data`. Small: ids, the part
-/// size, one ETag per uploaded part, and the name of the tail object; never the tail's bytes.
+/// size, one ETag per uploaded part, and the names of the tail objects; never the tail's bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct UploadState {
     v: u32,
@@ -51,9 +61,11 @@ struct UploadState {
     part_size: u64,
     /// ETags of parts `0..n`, in order.
     parts: Vec<String>,
-    /// The tail object of this persist (`_spillway/tails/{id}/{tail}`), when the tail is not empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    tail: Option<String>,
+    /// The tail (the bytes after the last full part) as consecutive objects: each persist writes
+    /// only what was appended since the previous one, and after [`MAX_TAIL_SEGMENTS`] the whole
+    /// tail as one object again. Empty when the tail is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tail: Vec<TailSegment>,
 }
 
 impl UploadState {
@@ -78,8 +90,14 @@ impl UploadState {
             ));
         }
         layout::check_id(&s.id, path)?;
-        if let Some(t) = &s.tail {
-            layout::check_tail_name(t, path)?;
+        if s.tail.len() > MAX_TAIL_SEGMENTS {
+            return Err(Error::checkpoint(
+                path,
+                format!("object-store handle lists {} tail objects", s.tail.len()),
+            ));
+        }
+        for t in &s.tail {
+            layout::check_tail_name(&t.name, path)?;
         }
         if s.part_size == 0 || s.part_size > MAX_PART_SIZE as u64 {
             return Err(Error::checkpoint(
@@ -233,8 +251,8 @@ impl Inner {
 /// | --- | --- |
 /// | open | create a multipart upload of the final key; write its marker `_spillway/uploads/{path}/{id}` |
 /// | write | buffer; every full part (all the same size) is uploaded, in the background |
-/// | persist | wait for the part uploads; write the short tail to `_spillway/tails/{id}/{len}-{nonce}`; the handle holds the upload id, the part ETags and the tail's name |
-/// | resume | check the marker; read the tail back; continue the same upload at the next part index |
+/// | persist | wait for the part uploads; write the bytes of the short tail appended since the last persist to `_spillway/tails/{id}/{len}-{nonce}`; the handle holds the upload id, the part ETags and the tail objects' names |
+/// | resume | check the marker; read the tail objects back; continue the same upload at the next part index |
 /// | close | upload the tail as the last part |
 /// | commit | complete the upload; delete the tails and the marker. Already complete (the object is there with the expected size) is success |
 ///
@@ -424,10 +442,11 @@ impl RecoverableWriter for ObjectStoreTarget {
         let state = UploadState::parse(path, &handle.data)?;
         let part_size = state.part_size as usize;
         let in_parts = state.parts.len() as u64 * state.part_size;
+        let listed: u64 = state.tail.iter().map(|t| t.len).sum();
         let tail_len = handle
             .len
             .checked_sub(in_parts)
-            .filter(|t| *t < state.part_size && (*t == 0 || state.tail.is_some()));
+            .filter(|t| *t < state.part_size && *t == listed);
         let Some(tail_len) = tail_len else {
             return Err(Error::checkpoint(
                 path,
@@ -447,9 +466,9 @@ impl RecoverableWriter for ObjectStoreTarget {
                 format!("the multipart upload's marker {marker} is gone: the in-progress part was deleted or completed, and the checkpoint needs its first {} bytes", handle.len),
             ));
         }
-        let mut tail = Vec::new();
-        if let (Some(name), true) = (&state.tail, tail_len > 0) {
-            let key = layout::tail_key(&inner.root, &state.id, name);
+        let mut tail = Vec::with_capacity(tail_len as usize);
+        for seg in &state.tail {
+            let key = layout::tail_key(&inner.root, &state.id, &seg.name);
             let got = match inner
                 .call(async { inner.objects.get(&key).await?.bytes().await })
                 .await
@@ -459,33 +478,37 @@ impl RecoverableWriter for ObjectStoreTarget {
                     return Err(Error::lost(
                         &key,
                         format!(
-                        "tail object of {path} is gone; the checkpoint needs its {tail_len} bytes"
-                    ),
+                            "tail object of {path} is gone; the checkpoint needs its {} bytes",
+                            seg.len
+                        ),
                     ))
                 }
                 Err(e) => return Err(inner.err("get tail", &key, e)),
             };
-            if (got.len() as u64) < tail_len {
+            if (got.len() as u64) < seg.len {
                 return Err(Error::lost(
                     &key,
                     format!(
-                        "tail object has {} bytes, the checkpoint recorded {tail_len}",
-                        got.len()
+                        "tail object has {} bytes, the checkpoint recorded {}",
+                        got.len(),
+                        seg.len
                     ),
                 ));
             }
-            tail.reserve_exact(tail_len as usize);
-            tail.extend_from_slice(&got[..tail_len as usize]);
+            tail.extend_from_slice(&got[..seg.len as usize]);
         }
         let parts = state.parts.len();
-        Ok(Box::new(ObjectStream::new(
+        let mut stream = ObjectStream::new(
             Arc::clone(inner),
             path.clone(),
             state.id,
             state.upload,
             PartBuffer::new(part_size, parts, tail),
             state.parts,
-        )))
+        );
+        stream.segments = state.tail;
+        stream.segments_part = parts;
+        Ok(Box::new(stream))
     }
 
     async fn commit(&self, c: &Committable) -> Result<()> {
@@ -532,10 +555,16 @@ impl RecoverableWriter for ObjectStoreTarget {
     }
 
     async fn cleanup(&self, handle: &ResumeHandle) -> Result<()> {
+        // Tail objects are shared by the handles of one upload (a later handle lists the earlier
+        // segments too), so they go only when the upload is over: after its commit (which deletes
+        // them itself, best effort) or its deletion. While the upload is open there is nothing
+        // that belongs to this handle alone.
         let state = UploadState::parse(&handle.path, &handle.data)?;
-        if let Some(name) = &state.tail {
-            self.inner
-                .delete(&layout::tail_key(&self.inner.root, &state.id, name))
+        let inner = &self.inner;
+        let marker = layout::marker_key(&inner.root, &handle.path, &state.id);
+        if inner.size_of(&marker).await?.is_none() {
+            inner
+                .delete_prefix(&layout::tails_prefix(&inner.root, &state.id))
                 .await?;
         }
         Ok(())
@@ -627,6 +656,9 @@ struct ObjectStream {
     in_flight: VecDeque<(usize, PartTask)>,
     /// The last handle, reused while nothing new was written.
     last: Option<ResumeHandle>,
+    /// Durable tail objects of part `segments_part`, covering the first bytes of the tail.
+    segments: Vec<TailSegment>,
+    segments_part: usize,
     /// Set when a part upload failed: the stream cannot go on (the job restores).
     broken: Option<String>,
     ready: Vec<(usize, Bytes)>,
@@ -673,6 +705,8 @@ impl ObjectStream {
             etags,
             in_flight: VecDeque::new(),
             last: None,
+            segments: Vec::new(),
+            segments_part: 0,
             broken: None,
             ready: Vec::new(),
         }
@@ -765,7 +799,7 @@ impl ObjectStream {
         Ok(())
     }
 
-    fn state(&self, tail: Option<String>) -> UploadState {
+    fn state(&self, tail: Vec<TailSegment>) -> UploadState {
         UploadState {
             v: STATE_VERSION,
             id: self.id.clone(),
@@ -804,18 +838,28 @@ impl RecoverableStream for ObjectStream {
         if let Some(h) = self.last.as_ref().filter(|h| h.len == len) {
             return Ok(h.clone());
         }
-        let tail = if self.buf.tail().is_empty() {
-            None
-        } else {
+        // Only what was appended since the last persist goes out, as one more tail object.
+        if self.segments_part != self.buf.parts() {
+            self.segments.clear();
+            self.segments_part = self.buf.parts();
+        }
+        if self.segments.len() >= MAX_TAIL_SEGMENTS {
+            self.segments.clear();
+        }
+        let covered: u64 = self.segments.iter().map(|t| t.len).sum();
+        let tail = self.buf.tail();
+        if (tail.len() as u64) > covered {
             let name = layout::tail_name(len);
             let key = layout::tail_key(&self.inner.root, &self.id, &name);
-            let bytes = Bytes::copy_from_slice(self.buf.tail());
+            let bytes = Bytes::copy_from_slice(&tail[covered as usize..]);
+            let n = bytes.len() as u64;
             self.inner
                 .call(self.inner.objects.put(&key, bytes.into()))
                 .await
                 .map_err(|e| self.inner.err("put tail", &key, e))?;
-            Some(name)
-        };
+            self.segments.push(TailSegment { name, len: n });
+        }
+        let tail = self.segments.clone();
         let handle = ResumeHandle {
             path: self.path.clone(),
             len,
@@ -844,7 +888,7 @@ impl RecoverableStream for ObjectStream {
         Ok(Committable {
             path: self.path.clone(),
             len,
-            data: self.state(None).to_json(),
+            data: self.state(Vec::new()).to_json(),
         })
     }
 
@@ -1007,5 +1051,70 @@ mod tests {
         t16.commit(&c).await.unwrap(); // MemoryStore checks the parts are equal
         let got = t16.read(&path).await.unwrap().unwrap();
         assert_eq!(got.len(), 32);
+    }
+
+    #[tokio::test]
+    async fn persists_write_only_what_is_new() {
+        let (t, store) = target(1 << 20);
+        let path = RelPath::parse("slow/part-0").unwrap();
+        let mut s = t.open(&path).await.unwrap();
+        let mut handles = Vec::new();
+        let mut written = Vec::new();
+        for i in 0..100u32 {
+            let chunk = vec![(i % 251) as u8; 1000];
+            s.write(&chunk).await.unwrap();
+            written.extend_from_slice(&chunk);
+            let h = s.persist().await.unwrap();
+            assert!(
+                h.data["tail"].as_array().unwrap().len() <= MAX_TAIL_SEGMENTS,
+                "the handle stays small"
+            );
+            handles.push(h);
+        }
+        let id = handles[0].data["id"].as_str().unwrap().to_string();
+        let tails: u64 = store
+            .list(Some(&layout::tails_prefix(t.root(), &id)))
+            .map_ok(|m| m.size)
+            .try_fold(0, |a, b| async move { Ok(a + b) })
+            .await
+            .unwrap();
+        // Rewriting the whole tail every time would write 1000 * (1 + ... + 100) = 5 050 000 bytes.
+        assert!(
+            tails < 500_000,
+            "{tails} tail bytes written for 100 000 bytes of data"
+        );
+        drop(s);
+        // Any handle resumes, the newest and an old one.
+        for n in [99usize, 40, 16, 15, 0] {
+            let s = t.resume(&handles[n]).await.unwrap();
+            assert_eq!(s.len(), 1000 * (n as u64 + 1));
+            drop(s);
+        }
+        let mut s = t.resume(&handles[40]).await.unwrap();
+        s.write(b"end").await.unwrap();
+        let c = s.close_for_commit().await.unwrap();
+        t.commit(&c).await.unwrap();
+        let mut want = written[..41_000].to_vec();
+        want.extend_from_slice(b"end");
+        assert_eq!(t.read(&path).await.unwrap().unwrap(), want);
+        // Cleanup of an old handle after the commit finds nothing left.
+        t.cleanup(&handles[3]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cleanup_keeps_what_a_live_upload_needs() {
+        let (t, _store) = target(1 << 20);
+        let path = RelPath::parse("p").unwrap();
+        let mut s = t.open(&path).await.unwrap();
+        s.write(b"abc").await.unwrap();
+        let h1 = s.persist().await.unwrap();
+        s.write(b"def").await.unwrap();
+        let h2 = s.persist().await.unwrap();
+        drop(s);
+        t.cleanup(&h1).await.unwrap();
+        let s = t.resume(&h2).await.unwrap();
+        let c = s.close_for_commit().await.unwrap();
+        t.commit(&c).await.unwrap();
+        assert_eq!(t.read(&path).await.unwrap().unwrap(), b"abcdef");
     }
 }
