@@ -13,7 +13,8 @@
 //! parts in flight. The ratio is the sink's rate over the faster of the two. The sink keeps up to two
 //! parts uploading while the next fills (`upload_concurrency`, default 2) and closes its files
 //! concurrently at the end. It prints the rates per run, then the medians. Environment:
-//! `SPILLWAY_BENCH_RUNS` (default 5), `SPILLWAY_BENCH_EVENTS` (default 1 000 000, ~105 MB),
+//! `SPILLWAY_BENCH_RUNS` (default 5), `SPILLWAY_BENCH_EVENTS` (default 1 000 000, ~105 MB;
+//! `cargo test --benches` runs once with 40 000),
 //! `SPILLWAY_BENCH_PART_SIZE` (default 8 MiB), `SPILLWAY_BENCH_UPLOAD_CONCURRENCY` (default: the
 //! target's, 2).
 //!
@@ -364,8 +365,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let runs: usize = env_or("SPILLWAY_BENCH_RUNS", 5);
-    let events: u64 = env_or("SPILLWAY_BENCH_EVENTS", 1_000_000);
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let runs: usize = env_or("SPILLWAY_BENCH_RUNS", if quick { 1 } else { 5 });
+    let events: u64 = env_or(
+        "SPILLWAY_BENCH_EVENTS",
+        if quick { 40_000 } else { 1_000_000 },
+    );
     let part_size: usize = env_or("SPILLWAY_BENCH_PART_SIZE", DEFAULT_PART_SIZE);
     let latency = Duration::from_millis(env_or("SPILLWAY_BENCH_PART_LATENCY_MS", 50));
     let rt = tokio::runtime::Builder::new_multi_thread()

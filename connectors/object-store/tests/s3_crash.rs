@@ -86,16 +86,7 @@ json.dump(out, sys.stdout)
 "#;
 
 fn read_back_with_boto3(env: &common::S3Env, bucket: &str, prefix: &str) -> Option<Report> {
-    let python = match std::env::var("SPILLWAY_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ if std::env::var("SPILLWAY_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("SPILLWAY_PYTHON is not set but SPILLWAY_REQUIRE_SERVICES=1 (eval \"$(integration/services/env.sh)\")")
-        }
-        _ => {
-            println!("SKIPPED: boto3 read-back: SPILLWAY_PYTHON is not set");
-            return None;
-        }
-    };
+    let python = sink_core::test_support::service("SPILLWAY_PYTHON", "a Python with boto3")?;
     let out = std::process::Command::new(python)
         .arg("-c")
         .arg(READER)

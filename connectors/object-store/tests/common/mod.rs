@@ -37,30 +37,22 @@ impl S3Env {
     }
 }
 
-/// The S3 server to test against, or `None` (after printing "SKIPPED: ...") when there is none.
-/// With `SPILLWAY_REQUIRE_SERVICES=1`, a missing server fails the test instead.
-pub fn s3_env(test: &str) -> Option<S3Env> {
+/// The S3 server to test against, or `None` when there is none: then sink-core's shared gate has
+/// printed "SKIPPED: ..." (or failed the test, with `SPILLWAY_REQUIRE_SERVICES` set).
+pub fn s3_env(what: &str) -> Option<S3Env> {
+    let endpoint = sink_core::test_support::service(
+        "SPILLWAY_TEST_S3_ENDPOINT",
+        &format!("an S3 server ({what})"),
+    )?;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match var("SPILLWAY_TEST_S3_ENDPOINT") {
-        Some(endpoint) => Some(S3Env {
-            endpoint,
-            access_key_id: var("SPILLWAY_TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|| "test".into()),
-            secret_access_key: var("SPILLWAY_TEST_S3_SECRET_ACCESS_KEY")
-                .unwrap_or_else(|| "test".into()),
-            region: var("SPILLWAY_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-            path_style: var("SPILLWAY_TEST_S3_FORCE_PATH_STYLE").is_none_or(|v| v == "true"),
-        }),
-        None if var("SPILLWAY_REQUIRE_SERVICES").as_deref() == Some("1") => panic!(
-            "{test}: SPILLWAY_TEST_S3_ENDPOINT is not set but SPILLWAY_REQUIRE_SERVICES=1 \
-             (start the server with integration/services/s3.sh start; eval \"$(integration/services/env.sh)\")"
-        ),
-        None => {
-            println!(
-                "SKIPPED: {test}: no S3 server (SPILLWAY_TEST_S3_ENDPOINT is not set; see integration/README.md)"
-            );
-            None
-        }
-    }
+    Some(S3Env {
+        endpoint,
+        access_key_id: var("SPILLWAY_TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|| "test".into()),
+        secret_access_key: var("SPILLWAY_TEST_S3_SECRET_ACCESS_KEY")
+            .unwrap_or_else(|| "test".into()),
+        region: var("SPILLWAY_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+        path_style: var("SPILLWAY_TEST_S3_FORCE_PATH_STYLE").is_none_or(|v| v == "true"),
+    })
 }
 
 /// `let env = require_s3!("name");` returns from the test when there is no server.
