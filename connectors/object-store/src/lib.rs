@@ -150,7 +150,7 @@ pub use memory::{MemoryStore, S3_MIN_PART_SIZE};
 pub use options::{ObjectStoreOptions, Secret};
 pub use target::{
     ObjectStoreTarget, ObjectStoreTargetBuilder, DEFAULT_OPERATION_TIMEOUT, DEFAULT_PART_SIZE,
-    DEFAULT_UPLOAD_CONCURRENCY, MAX_PART_SIZE, MIN_PART_SIZE,
+    DEFAULT_UPLOAD_CONCURRENCY, MAX_PART_SIZE, MAX_TAIL_SEGMENTS, MIN_PART_SIZE,
 };
 
 /// Builds the target of a URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `memory://name/prefix`)
