@@ -107,7 +107,8 @@ async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
         let last = p.last_checkpoint_time.load(Ordering::Relaxed) as i64;
         if last > 0 {
             let info = p.info.lock().map(|i| i.clone()).unwrap_or_default();
-            let group = MetricGroup::new([("job", info.name), ("worker", info.worker.to_string())]);
+            let group =
+                MetricGroup::new([("job_name", info.name), ("worker", info.worker.to_string())]);
             let since = (chrono::Utc::now().timestamp_millis() - last).max(0) as f64 / 1000.0;
             since_last_checkpoint_gauge(&group).set(since);
         }

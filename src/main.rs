@@ -100,28 +100,40 @@ fn raise_open_file_limit() {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.
-async fn stop_signal() {
+/// Counts SIGTERM and SIGINT from the start of the process: the first asks the job to stop (or
+/// ends the linger of the HTTP endpoint), a second exits at once. Listening from the start means no
+/// signal is lost between the job's end and the linger.
+fn watch_signals() -> tokio::sync::watch::Receiver<u32> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    eprintln!("stopping: taking a final checkpoint and publishing every part (signal again to exit at once)");
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let n = *tx.borrow() + 1;
+            if n == 1 {
+                eprintln!("stopping: taking a final checkpoint and publishing every part (signal again to exit at once)");
+            } else {
+                eprintln!("second signal: exiting without a final checkpoint; the next run continues from the last one");
+                std::process::exit(130);
+            }
+            let _ = tx.send(n);
         }
-        eprintln!("second signal: exiting without a final checkpoint; the next run continues from the last one");
-        std::process::exit(130);
     });
+    rx
+}
+
+/// Resolves once a signal was received.
+async fn signalled(mut signals: tokio::sync::watch::Receiver<u32>) {
+    let _ = signals.wait_for(|n| *n > 0).await;
 }
 
 fn exit_code(e: &Error) -> ExitCode {
@@ -180,7 +192,8 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
             raise_open_file_limit();
             let options = RunOptions { worker, workers };
             let mut progress_task = None;
-            let summary = build::run(&file, &options, stop_signal(), |p| {
+            let signals = watch_signals();
+            let summary = build::run(&file, &options, signalled(signals.clone()), |p| {
                 if let Some(e) = &endpoint {
                     e.attach(Arc::clone(&p));
                 }
@@ -204,7 +217,7 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
                 tracing::info!("the job ended; serving its final figures for {linger:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(linger) => {}
-                    _ = stop_signal() => {}
+                    _ = signalled(signals) => {}
                 }
             }
             Ok(())

@@ -214,7 +214,7 @@ fn metrics_match_what_the_run_did_and_parse_as_prometheus() {
         .filter(|k| k.starts_with("spillway_records_in_total{"))
     {
         assert!(
-            key.contains("job=\"ops\"")
+            key.contains("job_name=\"ops\"")
                 && key.contains("worker=\"0\"")
                 && key.contains("subtask=\""),
             "{key}"

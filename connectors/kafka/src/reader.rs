@@ -958,6 +958,34 @@ impl SourceReader<KafkaRecord> for KafkaReader {
         self.watermark
     }
 
+    /// Consumer lag per partition: the partition's high watermark, as librdkafka last saw it in a
+    /// fetch response (no request is sent), minus the next offset to read.
+    fn lags(&self) -> Vec<(String, i64)> {
+        let rk = self.consumer.client().native_ptr();
+        self.splits
+            .iter()
+            .filter(|s| !s.finished && s.next >= 0)
+            .filter_map(|s| {
+                let topic = std::ffi::CString::new(s.topic.as_bytes()).ok()?;
+                let (mut low, mut high) = (-1i64, -1i64);
+                // SAFETY: `rk` is the live handle of `self.consumer`; the topic string outlives the
+                // call; librdkafka only reads its cached watermarks and writes the two integers.
+                let err = unsafe {
+                    rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                        rk,
+                        topic.as_ptr(),
+                        s.partition,
+                        &mut low,
+                        &mut high,
+                    )
+                };
+                (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                    && high >= 0)
+                    .then(|| (s.id.clone(), (high - s.next).max(0)))
+            })
+            .collect()
+    }
+
     fn describe_origin(&self, origin: Origin) -> String {
         match self.splits.get(origin.split as usize) {
             Some(s) => format!("{}@{}", s.id, origin.position),

@@ -686,3 +686,35 @@ async fn broker_errors_and_outages_are_waited_out() {
         "nothing lost, nothing doubled"
     );
 }
+
+/// The reader reports consumer lag per partition from librdkafka's cached high watermarks: the
+/// records between its position and the end of each partition.
+#[tokio::test]
+async fn consumer_lag_per_partition() {
+    let mc = cluster();
+    let b = mc.bootstrap_servers();
+    let topic = rand_topic("lag");
+    mc.create_topic(&topic, 2, 1).unwrap();
+    produce_json(&b, &topic, 2, 0, 400);
+    let source = src(&b, &topic).build().unwrap();
+    let mut r = reader(&source, BTreeMap::new()).await;
+    assert_eq!(read(&mut r, 400, T).await.records.len(), 400);
+    let lags: BTreeMap<String, i64> = r.lags().into_iter().collect();
+    assert_eq!(lags.len(), 2, "both partitions fetched: {lags:?}");
+    assert!(lags.values().all(|l| *l == 0), "caught up: {lags:?}");
+    // New records: librdkafka fetches them in the background, so the high watermarks move while
+    // the reader's positions stay: the lag is what was produced.
+    produce_json(&b, &topic, 2, 400, 150);
+    let deadline = std::time::Instant::now() + T;
+    let lags = loop {
+        let lags: BTreeMap<String, i64> = r.lags().into_iter().collect();
+        if lags.values().sum::<i64>() == 150 || std::time::Instant::now() > deadline {
+            break lags;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(lags[&split_id(&topic, 0)], 75, "{lags:?}");
+    assert_eq!(lags[&split_id(&topic, 1)], 75, "{lags:?}");
+    read(&mut r, 150, T).await;
+    assert!(r.lags().iter().all(|(_, l)| *l == 0));
+}

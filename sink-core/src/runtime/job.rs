@@ -106,7 +106,7 @@ pub struct RuntimeContext {
     pub job_name: String,
     /// This subtask.
     pub subtask: SubtaskInfo,
-    /// The subtask's metric scope (labels `job`, `worker`, `subtask`): register your own
+    /// The subtask's metric scope (labels `job_name`, `worker`, `subtask`): register your own
     /// counters, gauges, histograms and meters here.
     pub metrics: MetricGroup,
 }
@@ -638,7 +638,7 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
             *w = vec![None; p];
         }
         let job_group = MetricGroup::new([
-            ("job", settings.name.clone()),
+            ("job_name", settings.name.clone()),
             ("worker", settings.worker.to_string()),
         ]);
         let positions = Arc::new(

@@ -1,5 +1,6 @@
 //! Metrics: Flink's four metric types (counter, gauge, histogram, meter) on the `metrics` facade,
-//! scoped by labels (job, worker, subtask, operator), and the built-in metrics of the runtime.
+//! scoped by labels (`job_name`, `worker`, `subtask`, `operator`; not `job`, which Prometheus
+//! sets to the scrape job), and the built-in metrics of the runtime.
 //!
 //! Nothing is recorded unless a recorder is installed (the CLI installs the Prometheus exporter
 //! when started with `--http`); without one every call is a no-op. Built-in metrics are updated

@@ -405,7 +405,7 @@ async fn user_and_built_in_metrics() {
         let k = key.key();
         if !k
             .labels()
-            .any(|l| l.key() == "job" && l.value() == "metrics-test")
+            .any(|l| l.key() == "job_name" && l.value() == "metrics-test")
         {
             continue;
         }
@@ -421,8 +421,9 @@ async fn user_and_built_in_metrics() {
     }
     assert_eq!(counters["buys_total"], expected_buys);
     assert!(
-        counters
-            .contains_key("buys_total{job=metrics-test,operator=count-buys,subtask=0,worker=0}"),
+        counters.contains_key(
+            "buys_total{job_name=metrics-test,operator=count-buys,subtask=0,worker=0}"
+        ),
         "{counters:?}"
     );
     assert_eq!(counters["spillway_records_in_total"], 10_000);
