@@ -50,7 +50,7 @@
 //! …; `GOOGLE_SERVICE_ACCOUNT`, …; `AZURE_STORAGE_ACCOUNT_NAME`, …) unless `from_env = false`, then
 //! the provider's credential chain (instance profile, web identity, …).
 //!
-//! # Options (`[sink.storage]`, `[checkpoint.storage]`)
+//! # Options (`[sink.object_store]`, `[checkpoint.object_store]` in job files)
 //!
 //! | key | type | default | meaning |
 //! | --- | --- | --- | --- |

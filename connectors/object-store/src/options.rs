@@ -1,4 +1,4 @@
-//! [`ObjectStoreOptions`]: the `[sink.storage]` / `[checkpoint.storage]` table, and building stores
+//! [`ObjectStoreOptions`]: the `[sink.object_store]` / `[checkpoint.object_store]` table, and building stores
 //! from URLs.
 
 use std::collections::BTreeMap;
@@ -37,8 +37,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How to reach an object store and how to write to it: the `[sink.storage]` and
-/// `[checkpoint.storage]` tables of a job file. Every key is optional; the crate documentation
+/// How to reach an object store and how to write to it: the `[sink.object_store]` and
+/// `[checkpoint.object_store]` tables of a job file. Every key is optional; the crate documentation
 /// lists them all. Unknown keys are an error, so a typo is not a silent default.
 ///
 /// ```
