@@ -50,8 +50,8 @@ pub use assigner::{
 pub use datetime::{java_to_strftime, CachedFormatter, DateTimeFormat, TimeZone, Unit};
 pub use dead_letter::{DeadLetter, DEFAULT_DEAD_LETTER_BUCKET};
 pub use encoder::{
-    BulkWriter, BulkWriterFactory, CsvEncoder, EncodeError, JsonLinesEncoder, RowEncoder,
-    SimpleStringEncoder,
+    BulkWriter, BulkWriterFactory, CsvEncoder, EncodeError, JsonLinesEncoder, PartEncoder,
+    PartStart, RowEncoder, SimpleStringEncoder,
 };
 pub use fields::{json_field, FieldAccess, FieldValue};
 pub use rolling::{
@@ -606,6 +606,8 @@ struct PartFile<R> {
     bucket: String,
     stream: Box<dyn RecoverableStream>,
     bulk: Option<Box<dyn BulkWriter<R>>>,
+    /// The part's own encoder, for row formats that keep per-file state.
+    row: Option<Box<dyn PartEncoder<R>>>,
     buf: Vec<u8>,
     creation_time: i64,
     last_update_time: i64,
@@ -817,7 +819,11 @@ fn encode_into<T, R: 'static>(
     match (&mut part.bulk, format) {
         (None, Format::Row(enc)) => {
             let mark = part.buf.len();
-            if let Err(e) = enc.encode(record, &mut part.buf) {
+            let res = match &mut part.row {
+                None => enc.encode(record, &mut part.buf),
+                Some(pe) => pe.encode(record, part.stream.len() + mark as u64, &mut part.buf),
+            };
+            if let Err(e) = res {
                 part.buf.truncate(mark);
                 return Err(WriteError::BadRecord(e.0));
             }
@@ -884,9 +890,23 @@ impl<T> Core<T> {
     ) -> Result<PartFile<R>> {
         let name = self.part_name(suffix);
         let path = bucket.join(&name)?;
-        let (bulk, buf) = match format {
-            Format::Row(enc) => (None, enc.header().map(<[u8]>::to_vec).unwrap_or_default()),
-            Format::Bulk(f) => (Some(f.create(bucket)?), Vec::new()),
+        let (bulk, row, buf) = match format {
+            Format::Row(enc) => match enc.part_encoder(PartStart {
+                path: &path,
+                resumed_len: None,
+            }) {
+                Some(mut pe) => {
+                    let mut buf = Vec::new();
+                    pe.header(&mut buf);
+                    (None, Some(pe), buf)
+                }
+                None => (
+                    None,
+                    None,
+                    enc.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                ),
+            },
+            Format::Bulk(f) => (Some(f.create(bucket)?), None, Vec::new()),
         };
         let stream = self.shared.target.open(&path).await?;
         self.stats.parts_opened += 1;
@@ -897,6 +917,7 @@ impl<T> Core<T> {
             bucket: key.to_owned(),
             stream,
             bulk,
+            row,
             buf,
             creation_time: now,
             last_update_time: now,
@@ -1214,10 +1235,18 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         if !shared.target.capabilities().resume_in_place {
             self.core.superseded_untagged.push(open.handle.clone());
         }
+        let row = match &shared.format {
+            Format::Row(enc) => enc.part_encoder(PartStart {
+                path: &open.handle.path,
+                resumed_len: Some(open.handle.len),
+            }),
+            Format::Bulk(_) => None,
+        };
         let part_of = |bucket: String| PartFile {
             bucket,
             stream,
             bulk: None,
+            row,
             buf: Vec::new(),
             creation_time: open.creation_time,
             last_update_time: open.last_update_time,
