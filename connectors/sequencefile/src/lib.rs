@@ -20,6 +20,7 @@
 pub mod codec;
 mod config;
 pub mod format;
+pub mod hadoop;
 mod mapping;
 mod options;
 mod sink;
