@@ -11,12 +11,14 @@
 //! | a bulk format of the file sink (any compression; parts roll at each checkpoint) | [`SequenceFileWriterFactory`] |
 //! | one file on any `std::io::Write` | [`Writer`] |
 //! | the `[sink.sequence_file]` table of a job file | [`SequenceFileConfig`] |
+//! | Flink's `SequenceFileWriter` for the `BucketingSink` facade (`sink_core::sink::bucketing`) | [`SequenceFileWriter`] |
 //!
 //! Records become keys and values through a [`KeyValueMapper`]: a pair of [`Writable`]s, your own
 //! [`SequenceRecord`], named fields ([`FieldMapper`]) or closures ([`FnMapper`]).
 
 #![warn(missing_docs)]
 
+mod bucketing;
 pub mod codec;
 mod config;
 pub mod format;
@@ -28,6 +30,7 @@ pub mod vint;
 pub mod writable;
 mod writer;
 
+pub use bucketing::SequenceFileWriter;
 pub use codec::Codec;
 pub use config::{SequenceFileConfig, SequenceFileFormat, WritableConfig};
 pub use format::{CompressionType, Header, SyncMarker, DEFAULT_BLOCK_SIZE, SYNC_INTERVAL};

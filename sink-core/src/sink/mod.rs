@@ -35,6 +35,7 @@
 //! with its states.
 
 mod assigner;
+pub mod bucketing;
 mod datetime;
 mod dead_letter;
 mod encoder;
