@@ -246,3 +246,242 @@ fn config_keys_and_mistakes() {
         .unwrap_err();
     assert!(err.to_string().contains("no writer set"), "{err}");
 }
+
+// ---- legacy names on local disk -------------------------------------------------------------
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::sink::{Context, FileSinkState, WriterContext};
+
+/// Every file under `dir`, relative, with its content.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    files(dir).into_keys().collect()
+}
+
+fn legacy_sink(dir: &Path, batch_size: u64) -> FileSink<String> {
+    BucketingSink::<String>::new(dir)
+        .bucketer(BasePathBucketer)
+        .writer(StringWriter::new())
+        .batch_size(batch_size)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn in_progress_pending_and_final_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = legacy_sink(dir.path(), 10);
+    let ctx = Context::default();
+    let mut w = sink
+        .writer(WriterContext::new(0, "r"), vec![])
+        .await
+        .unwrap();
+    w.write(&"0123456789a".to_string(), &ctx).await.unwrap();
+    assert_eq!(names(dir.path()), ["_part-0-0.in-progress"]);
+    // 12 bytes > batch size 10: the next record rolls the part.
+    w.write(&"b".to_string(), &ctx).await.unwrap();
+    assert_eq!(
+        names(dir.path()),
+        ["_part-0-0.pending", "_part-0-1.in-progress"]
+    );
+    let state = w.snapshot(1).await.unwrap();
+    assert_eq!(
+        state.open.len(),
+        1,
+        "the open part stays open across the checkpoint"
+    );
+    assert_eq!(state.pending.len(), 1);
+    w.notify_checkpoint_complete(1).await.unwrap();
+    assert_eq!(names(dir.path()), ["_part-0-1.in-progress", "part-0-0"]);
+    w.close_all().await.unwrap();
+    w.snapshot(2).await.unwrap();
+    assert_eq!(names(dir.path()), ["_part-0-1.pending", "part-0-0"]);
+    w.notify_checkpoint_complete(2).await.unwrap();
+    assert_eq!(
+        files(dir.path()),
+        BTreeMap::from([
+            ("part-0-0".to_string(), "0123456789a\n".to_string()),
+            ("part-0-1".to_string(), "b\n".to_string()),
+        ])
+    );
+}
+
+/// A fresh job in a directory that already holds another job's files: it skips their names, and
+/// after a crash it deletes exactly what it wrote after its checkpoint.
+#[tokio::test]
+async fn names_in_use_are_skipped_and_cleanup_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = [
+        ("part-0-0", "old final\n"),
+        ("_part-0-1.pending", "old pending\n"),
+        ("_part-0-4.in-progress", "old in-progress\n"),
+        ("part-1-0", "old final of subtask 1\n"),
+        ("other-0-9", "another prefix\n"),
+    ];
+    for (n, c) in foreign {
+        std::fs::write(dir.path().join(n), c).unwrap();
+    }
+    let sink = legacy_sink(dir.path(), 6);
+    let report = sink.recover("r", &[]).await.unwrap();
+    assert_eq!(report.orphans_deleted, 0, "a fresh start deletes nothing");
+    let ctx = Context::default();
+    let mut w0 = sink
+        .writer(WriterContext::new(0, "r"), vec![])
+        .await
+        .unwrap();
+    let mut w1 = sink
+        .writer(WriterContext::new(1, "r"), vec![])
+        .await
+        .unwrap();
+    w0.write(&"kept".to_string(), &ctx).await.unwrap();
+    w1.write(&"one".to_string(), &ctx).await.unwrap();
+    let listing = names(dir.path());
+    assert!(
+        listing.contains(&"_part-0-5.in-progress".to_string()),
+        "subtask 0 starts above the unpublished names it found: {listing:?}"
+    );
+    assert!(
+        listing.contains(&"_part-1-1.in-progress".to_string()),
+        "subtask 1 skips the published part-1-0: {listing:?}"
+    );
+    let s0: FileSinkState = w0.snapshot(1).await.unwrap();
+    let s1: FileSinkState = w1.snapshot(1).await.unwrap();
+    w0.notify_checkpoint_complete(1).await.unwrap();
+    w1.notify_checkpoint_complete(1).await.unwrap();
+    // After the checkpoint: part 5 grows past the batch size and rolls (pending), part 6 opens.
+    w0.write(&"lost!".to_string(), &ctx).await.unwrap();
+    w0.write(&"lost too".to_string(), &ctx).await.unwrap();
+    let listing = names(dir.path());
+    assert!(
+        listing.contains(&"_part-0-5.pending".to_string()),
+        "{listing:?}"
+    );
+    assert!(
+        listing.contains(&"_part-0-6.in-progress".to_string()),
+        "{listing:?}"
+    );
+    drop(w0);
+    drop(w1); // crash
+
+    let states = vec![s0.clone(), s1.clone()];
+    let report = sink.recover("r", &states).await.unwrap();
+    assert_eq!(
+        report.orphans_deleted, 1,
+        "only _part-0-6.in-progress was ours and unreferenced"
+    );
+    assert_eq!(
+        report.foreign_left, 2,
+        "the old pending and in-progress files stay"
+    );
+    let mut w0 = sink
+        .writer(WriterContext::new(0, "r"), vec![s0])
+        .await
+        .unwrap();
+    let mut w1 = sink
+        .writer(WriterContext::new(1, "r"), vec![s1])
+        .await
+        .unwrap();
+    w0.write(&"more".to_string(), &ctx).await.unwrap();
+    for w in [&mut w0, &mut w1] {
+        w.close_all().await.unwrap();
+        w.snapshot(2).await.unwrap();
+        w.notify_checkpoint_complete(2).await.unwrap();
+    }
+    let got = files(dir.path());
+    for (n, c) in foreign {
+        assert_eq!(got.get(n).map(String::as_str), Some(c), "{n} untouched");
+    }
+    assert_eq!(
+        got.get("part-0-5").map(String::as_str),
+        Some("kept\nmore\n")
+    );
+    assert_eq!(got.get("part-1-1").map(String::as_str), Some("one\n"));
+    assert_eq!(got.len(), foreign.len() + 2, "{got:?}");
+}
+
+/// A whole job on the runtime: generator, checkpoints, parts rolling by size; names seen during
+/// the run, and at the end only final names, every event exactly once.
+#[tokio::test]
+async fn legacy_names_in_a_real_job() {
+    use crate::runtime::{Event, GeneratorConfig, GeneratorSource, Job, LocalCheckpointStore};
+    let out = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    let sink = BucketingSink::<Event>::new(out.path())
+        .bucketer(DateTimeBucketer::new().with_event_time())
+        .writer(StringWriter::new())
+        .batch_size(8 * 1024)
+        .build()
+        .unwrap();
+    let source = GeneratorSource::new(GeneratorConfig {
+        splits: 4,
+        count: Some(40_000),
+        rate: Some(40_000.0),
+        step: Duration::from_secs(1),
+        ..GeneratorConfig::default()
+    })
+    .unwrap();
+    let job = Job::builder("legacy")
+        .parallelism(2)
+        .checkpoint_interval(Duration::from_millis(100))
+        .checkpoint_store(LocalCheckpointStore::new(ckpt.path()).unwrap())
+        .from_source(source)
+        .sink_to(sink);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new((false, false)));
+    let watch = {
+        let seen = seen.clone();
+        let dir = out.path().to_path_buf();
+        tokio::spawn(async move {
+            loop {
+                for n in names(&dir) {
+                    let file = n.rsplit('/').next().unwrap_or(&n).to_string();
+                    let mut s = seen.lock().unwrap();
+                    s.0 |= file.starts_with("_part-") && file.ends_with(".in-progress");
+                    s.1 |= file.starts_with("_part-") && file.ends_with(".pending");
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    let summary = job.run().await.unwrap();
+    watch.abort();
+    assert_eq!(summary.records_committed, 40_000);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        (true, true),
+        "in-progress and pending names seen"
+    );
+    let mut count = BTreeMap::<u64, u32>::new();
+    for (path, content) in files(out.path()) {
+        let file = path.rsplit('/').next().unwrap();
+        let (subtask, counter) = file
+            .strip_prefix("part-")
+            .and_then(|r| r.split_once('-'))
+            .unwrap_or_else(|| panic!("not a final legacy name: {path}"));
+        assert!(subtask == "0" || subtask == "1", "{path}");
+        assert!(counter.parse::<u64>().is_ok(), "{path}");
+        for line in content.lines() {
+            let id: u64 = line.split(',').next().unwrap().parse().unwrap();
+            *count.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(count.len(), 40_000);
+    assert!(count.values().all(|c| *c == 1), "every event exactly once");
+}
