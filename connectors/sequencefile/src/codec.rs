@@ -118,13 +118,23 @@ impl fmt::Debug for Compressor {
 /// The gzip header Spillway writes: no name, no time, unknown OS (as Java's `GZIPOutputStream`).
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
+/// The deflate level Spillway uses unless told otherwise: 1, the fastest. Hadoop's zlib default
+/// is 6, which compresses JSON about 20% smaller at a quarter of the speed; any level reads the same.
+pub const DEFAULT_LEVEL: u32 = 1;
+
 impl Compressor {
-    /// A compressor at zlib's default level (6, as Hadoop's `ZlibCompressor` by default).
+    /// A compressor at [`DEFAULT_LEVEL`].
     pub fn new(codec: Codec) -> Self {
+        Self::with_level(codec, DEFAULT_LEVEL)
+    }
+
+    /// A compressor at a deflate level, 0 (stored) to 9 (smallest), for zlib and gzip; bzip2 always
+    /// uses 900 kB blocks (level 9, as Hadoop's `BZip2Codec`).
+    pub fn with_level(codec: Codec, level: u32) -> Self {
         Compressor {
             codec,
             // zlib framing for DefaultCodec, raw deflate inside our own gzip framing.
-            deflate: Compress::new(Level::default(), codec == Codec::Default),
+            deflate: Compress::new(Level::new(level.min(9)), codec == Codec::Default),
         }
     }
 

@@ -45,6 +45,7 @@ impl From<&WritableConfig> for WritableSpec {
 /// | `value` | `{ type = "text" }` | the value, the same way; without a `field`, `text` and `bytes` hold the whole record as JSON |
 /// | `metadata` | `{}` | text pairs written into every file's header |
 /// | `block_size` | `1000000` | block compression: bytes of keys and values per block (Hadoop's `io.seqfile.compress.blocksize`) |
+/// | `level` | `1` | the deflate level of `"default"` and `"gzip"`, 0 to 9 (1: fastest; Hadoop's zlib default is 6: about 20% smaller, four times slower) |
 ///
 /// `"none"` and `"record"` are row formats: a part stays open across checkpoints, rolls by the
 /// rolling policy, and resumes in place after a crash. `"block"` is a bulk format: parts roll at
@@ -82,6 +83,9 @@ pub struct SequenceFileConfig {
     /// Block size of block compression.
     #[serde(default = "default_block_size")]
     pub block_size: usize,
+    /// Deflate level.
+    #[serde(default = "default_level")]
+    pub level: u32,
 }
 
 fn default_key() -> WritableConfig {
@@ -102,6 +106,10 @@ fn default_block_size() -> usize {
     DEFAULT_BLOCK_SIZE
 }
 
+fn default_level() -> u32 {
+    crate::codec::DEFAULT_LEVEL
+}
+
 impl Default for SequenceFileConfig {
     fn default() -> Self {
         SequenceFileConfig {
@@ -111,6 +119,7 @@ impl Default for SequenceFileConfig {
             value: default_value(),
             metadata: BTreeMap::new(),
             block_size: DEFAULT_BLOCK_SIZE,
+            level: default_level(),
         }
     }
 }
@@ -136,6 +145,7 @@ impl SequenceFileConfig {
             codec: self.codec,
             metadata: self.metadata.clone(),
             block_size: self.block_size,
+            level: self.level,
         }
     }
 
@@ -218,6 +228,7 @@ mod tests {
             ),
             ("key = { type = \"text\", feild = \"x\" }", "unknown field"),
             ("block_size = 0", "block_size"),
+            ("level = 10", "level"),
         ] {
             let err = toml::from_str::<SequenceFileConfig>(text)
                 .map_err(|e| e.to_string())

@@ -23,7 +23,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sink_core::sink::EncodeError;
 
+use std::collections::VecDeque;
+use std::sync::mpsc;
+
 use crate::codec::{Codec, Compressor};
+use crate::options::SequenceFileOptions;
+use crate::pool;
 use crate::vint::write_vint;
 use crate::writable::write_text;
 
@@ -156,16 +161,16 @@ impl fmt::Debug for RecordAppender {
 }
 
 impl RecordAppender {
-    /// An appender for a file with this marker; values are compressed when `codec` is given
+    /// An appender for a file with this marker; values are compressed with `compressor` when one is given
     /// (record compression). The first sync entry goes before the first record at or past
     /// [`SYNC_INTERVAL`] bytes, as in Hadoop (whose `lastSyncPos` starts at 0). For a file continued
     /// after a crash the position of its last sync entry is unknown; starting from 0 writes one
     /// before the next record, which readers accept.
-    pub fn new(sync: SyncMarker, codec: Option<Codec>) -> Self {
+    pub fn new(sync: SyncMarker, compressor: Option<Compressor>) -> Self {
         RecordAppender {
             sync,
             last_sync: 0,
-            compressor: codec.map(Compressor::new),
+            compressor,
             scratch: Vec::new(),
         }
     }
@@ -225,10 +230,8 @@ impl RecordAppender {
     }
 }
 
-/// Buffers the records of a block-compressed file and writes them out a block at a time.
+/// Buffers the records of a block-compressed file, a block at a time.
 pub struct BlockBuffer {
-    sync: SyncMarker,
-    compressor: Compressor,
     block_size: usize,
     key_lens: Vec<u8>,
     keys: Vec<u8>,
@@ -247,11 +250,9 @@ impl fmt::Debug for BlockBuffer {
 }
 
 impl BlockBuffer {
-    /// A buffer that writes a block once keys and values reach `block_size` bytes.
-    pub fn new(sync: SyncMarker, codec: Codec, block_size: usize) -> Self {
+    /// A buffer whose block is full once keys and values reach `block_size` bytes.
+    pub fn new(block_size: usize) -> Self {
         BlockBuffer {
-            sync,
-            compressor: Compressor::new(codec),
             block_size: block_size.max(1),
             key_lens: Vec::new(),
             keys: Vec::new(),
@@ -298,39 +299,129 @@ impl BlockBuffer {
         self.key_lens.len() + self.keys.len() + self.value_lens.len() + self.values.len()
     }
 
-    /// Appends the block (a sync entry, the record count and the four compressed buffers) to
-    /// `out` and empties the buffer. Does nothing when the block is empty.
-    pub fn write_block(&mut self, out: &mut Vec<u8>) {
+    /// Takes the buffered block out, leaving the buffer empty; `None` when it is empty.
+    pub fn take(&mut self) -> Option<RawBlock> {
         if self.records == 0 {
-            return;
+            return None;
         }
-        write_sync_entry(&self.sync, out);
+        // The next block gets buffers as large as this one's.
+        let take = |v: &mut Vec<u8>| {
+            let cap = v.len();
+            std::mem::replace(v, Vec::with_capacity(cap))
+        };
+        let block = RawBlock {
+            records: self.records,
+            buffers: [
+                take(&mut self.key_lens),
+                take(&mut self.keys),
+                take(&mut self.value_lens),
+                take(&mut self.values),
+            ],
+        };
+        self.records = 0;
+        Some(block)
+    }
+}
+
+/// A block's records, not yet compressed: key lengths, keys, value lengths, values.
+#[derive(Debug)]
+pub struct RawBlock {
+    records: i32,
+    buffers: [Vec<u8>; 4],
+}
+
+impl RawBlock {
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.buffers.iter().map(Vec::len).sum()
+    }
+
+    /// True when it holds no record (never, for a block taken from a [`BlockBuffer`]).
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Appends the block as Hadoop's `BlockCompressWriter.sync()` writes it: a sync entry, the
+    /// record count, then each buffer compressed, after its compressed size.
+    pub fn encode(&self, sync: &SyncMarker, compressor: &mut Compressor, out: &mut Vec<u8>) {
+        write_sync_entry(sync, out);
         write_vint(out, self.records);
         let mut compressed = Vec::new();
-        for buf in [
-            &mut self.key_lens,
-            &mut self.keys,
-            &mut self.value_lens,
-            &mut self.values,
-        ] {
+        for buf in &self.buffers {
             compressed.clear();
-            self.compressor.compress(buf, &mut compressed);
+            compressor.compress(buf, &mut compressed);
             write_vint(out, compressed.len() as i32);
             out.extend_from_slice(&compressed);
-            buf.clear();
         }
-        self.records = 0;
+    }
+}
+
+/// Blocks compressed at once per file on the compression threads; past it, adding a record waits
+/// for the oldest.
+const MAX_BLOCKS_IN_FLIGHT: usize = 4;
+
+type Compressed = mpsc::Receiver<Result<Vec<u8>, String>>;
+
+/// A block-compressed body: the block being filled and the blocks being compressed, in order.
+struct Blocks {
+    buffer: BlockBuffer,
+    sync: SyncMarker,
+    codec: Codec,
+    level: u32,
+    in_flight: VecDeque<(usize, Compressed)>,
+}
+
+impl Blocks {
+    fn submit(&mut self) {
+        if let Some(block) = self.buffer.take() {
+            let (sync, codec, level) = (self.sync, self.codec, self.level);
+            let raw = block.len();
+            let rx = pool::spawn(move || {
+                let mut out = Vec::with_capacity(raw / 3 + 64);
+                pool::with_compressor(codec, level, |c| block.encode(&sync, c, &mut out));
+                out
+            });
+            self.in_flight.push_back((raw, rx));
+        }
+    }
+
+    /// Moves compressed blocks to `out`, in order: those done, all of them with `wait`, and in any
+    /// case (waiting) enough to keep at most [`MAX_BLOCKS_IN_FLIGHT`] under way.
+    fn drain(&mut self, out: &mut Vec<u8>, wait: bool) -> Result<(), EncodeError> {
+        const GONE: &str = "the compression thread is gone";
+        while let Some((_, rx)) = self.in_flight.front() {
+            let got = if wait || self.in_flight.len() > MAX_BLOCKS_IN_FLIGHT {
+                rx.recv().map_err(|_| GONE.to_string())
+            } else {
+                match rx.try_recv() {
+                    Ok(r) => Ok(r),
+                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Disconnected) => Err(GONE.to_string()),
+                }
+            };
+            self.in_flight.pop_front();
+            let bytes = got
+                .and_then(|r| r)
+                .map_err(|e| EncodeError(format!("compressing a block failed: {e}")))?;
+            out.extend_from_slice(&bytes);
+        }
+        Ok(())
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.buffer.buffered_bytes() + self.in_flight.iter().map(|(n, _)| n).sum::<usize>()
     }
 }
 
 enum Body {
     Records(RecordAppender),
-    Block(BlockBuffer),
+    Block(Blocks),
 }
 
 /// One whole SequenceFile, produced into byte buffers: the header first, then records (or
 /// blocks) as they are appended. It counts the bytes it produced, so it knows the file position for
-/// the sync rule.
+/// the sync rule. Blocks are compressed on a few background threads (at most
+/// [`MAX_BLOCKS_IN_FLIGHT`] per file at once) and come out in order.
 pub struct FileEncoder {
     body: Body,
     pos: u64,
@@ -345,14 +436,29 @@ impl fmt::Debug for FileEncoder {
 }
 
 impl FileEncoder {
-    /// Starts a file: appends its header to `out`.
-    pub fn new(header: &Header, sync: SyncMarker, block_size: usize, out: &mut Vec<u8>) -> Self {
+    /// Starts a file: appends its header to `out`. The block size and the compression level come
+    /// from `options`, everything else from `header`.
+    pub fn new(
+        header: &Header,
+        sync: SyncMarker,
+        options: &SequenceFileOptions,
+        out: &mut Vec<u8>,
+    ) -> Self {
         let start = out.len();
         header.write(&sync, out);
         let body = match header.compression {
             CompressionType::None => Body::Records(RecordAppender::new(sync, None)),
-            CompressionType::Record => Body::Records(RecordAppender::new(sync, Some(header.codec))),
-            CompressionType::Block => Body::Block(BlockBuffer::new(sync, header.codec, block_size)),
+            CompressionType::Record => Body::Records(RecordAppender::new(
+                sync,
+                Some(Compressor::with_level(header.codec, options.level)),
+            )),
+            CompressionType::Block => Body::Block(Blocks {
+                buffer: BlockBuffer::new(options.block_size),
+                sync,
+                codec: header.codec,
+                level: options.level,
+                in_flight: VecDeque::new(),
+            }),
         };
         FileEncoder {
             body,
@@ -360,8 +466,9 @@ impl FileEncoder {
         }
     }
 
-    /// Appends a record (for block compression: buffers it, and appends a block to `out` once the
-    /// block is full). On error, `out` and the encoder are as before.
+    /// Appends a record. With block compression the record is buffered, a full block goes to a
+    /// compression thread, and the blocks compressed by now are appended to `out`, in order. On a
+    /// record's error the encoder is as before.
     pub fn append_with<K, V>(
         &mut self,
         out: &mut Vec<u8>,
@@ -373,44 +480,68 @@ impl FileEncoder {
         V: FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
     {
         let start = out.len();
-        match &mut self.body {
+        let res = match &mut self.body {
             Body::Records(r) => {
-                if let Err(e) = r.append_with(self.pos, out, key, value) {
+                let res = r.append_with(self.pos, out, key, value);
+                if res.is_err() {
                     out.truncate(start);
-                    return Err(e);
                 }
+                res
+            }
+            Body::Block(b) => b.buffer.add_with(key, value).and_then(|()| {
+                if b.buffer.is_full() {
+                    b.submit();
+                }
+                b.drain(out, false)
+            }),
+        };
+        self.pos += (out.len() - start) as u64;
+        res
+    }
+
+    /// Appends the blocks compressed by now to `out`, without waiting.
+    pub fn poll(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        let res = match &mut self.body {
+            Body::Records(_) => Ok(()),
+            Body::Block(b) => b.drain(out, false),
+        };
+        self.pos += (out.len() - start) as u64;
+        res
+    }
+
+    /// Block compression: writes the buffered block and every block under way now, waiting for
+    /// their compression (Hadoop's `sync()`). Otherwise: writes a sync entry unless one was just
+    /// written.
+    pub fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        let res = match &mut self.body {
+            Body::Records(r) => {
+                r.sync(self.pos, out);
+                Ok(())
             }
             Body::Block(b) => {
-                b.add_with(key, value)?;
-                if b.is_full() {
-                    b.write_block(out);
-                }
+                b.submit();
+                b.drain(out, true)
+            }
+        };
+        self.pos += (out.len() - start) as u64;
+        res
+    }
+
+    /// Ends the file: writes the last blocks, if any. (An uncompressed or record-compressed file
+    /// needs no trailer.)
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match &mut self.body {
+            Body::Records(_) => Ok(()),
+            Body::Block(b) => {
+                b.submit();
+                b.drain(out, true)
             }
         }
-        self.pos += (out.len() - start) as u64;
-        Ok(())
     }
 
-    /// Block compression: writes the buffered block now (Hadoop's `sync()`). Otherwise: writes a
-    /// sync entry unless one was just written.
-    pub fn flush(&mut self, out: &mut Vec<u8>) {
-        let start = out.len();
-        match &mut self.body {
-            Body::Records(r) => r.sync(self.pos, out),
-            Body::Block(b) => b.write_block(out),
-        }
-        self.pos += (out.len() - start) as u64;
-    }
-
-    /// Ends the file: writes the last block, if any. (An uncompressed or record-compressed file
-    /// needs no trailer.)
-    pub fn finish(mut self, out: &mut Vec<u8>) {
-        if let Body::Block(b) = &mut self.body {
-            b.write_block(out);
-        }
-    }
-
-    /// Memory held by a buffered block.
+    /// Memory held by the block being filled and the blocks being compressed.
     pub fn buffered_bytes(&self) -> usize {
         match &self.body {
             Body::Records(_) => 0,
@@ -494,7 +625,13 @@ mod tests {
     #[test]
     fn failed_appends_leave_no_trace() {
         let mut enc_out = Vec::new();
-        let mut f = FileEncoder::new(&header(CompressionType::Record), [3; 16], 10, &mut enc_out);
+        let opts = SequenceFileOptions::default().with_block_size(10);
+        let mut f = FileEncoder::new(
+            &header(CompressionType::Record),
+            [3; 16],
+            &opts,
+            &mut enc_out,
+        );
         let pos = f.position();
         let err = f.append_with(
             &mut enc_out,
@@ -506,7 +643,8 @@ mod tests {
         assert_eq!(enc_out.len() as u64, pos);
 
         let mut out = Vec::new();
-        let mut b = FileEncoder::new(&header(CompressionType::Block), [3; 16], 1 << 20, &mut out);
+        let opts = SequenceFileOptions::default();
+        let mut b = FileEncoder::new(&header(CompressionType::Block), [3; 16], &opts, &mut out);
         b.append_with(&mut out, |o| Ok(o.push(1)), |o| Ok(o.push(2)))
             .unwrap();
         let held = b.buffered_bytes();

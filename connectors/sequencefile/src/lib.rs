@@ -25,6 +25,7 @@ pub mod format;
 pub mod hadoop;
 mod mapping;
 mod options;
+mod pool;
 mod sink;
 pub mod vint;
 pub mod writable;

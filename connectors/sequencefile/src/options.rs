@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::Codec;
+use crate::codec::{self, Codec};
 use crate::format::{CompressionType, Header, DEFAULT_BLOCK_SIZE};
 use crate::Error;
 
@@ -18,6 +18,9 @@ pub struct SequenceFileOptions {
     /// Block compression: bytes of keys and values per block (Hadoop's
     /// `io.seqfile.compress.blocksize`, default 1,000,000).
     pub block_size: usize,
+    /// The deflate level of zlib and gzip, 0 to 9. Default 1 ([`codec::DEFAULT_LEVEL`], the
+    /// fastest; Hadoop's zlib default, 6, compresses about 20% smaller at a quarter of the speed).
+    pub level: u32,
 }
 
 impl Default for SequenceFileOptions {
@@ -27,6 +30,7 @@ impl Default for SequenceFileOptions {
             codec: Codec::Default,
             metadata: BTreeMap::new(),
             block_size: DEFAULT_BLOCK_SIZE,
+            level: codec::DEFAULT_LEVEL,
         }
     }
 }
@@ -56,8 +60,20 @@ impl SequenceFileOptions {
         self
     }
 
+    /// Sets the deflate level (0 to 9) of zlib and gzip.
+    pub fn with_level(mut self, level: u32) -> Self {
+        self.level = level;
+        self
+    }
+
     /// Checks the options.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.level > 9 {
+            return Err(Error::config(
+                "level",
+                format!("{}: a deflate level is 0 to 9", self.level),
+            ));
+        }
         if !self.codec.is_available() {
             return Err(Error::config(
                 "codec",

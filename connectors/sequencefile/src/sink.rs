@@ -10,6 +10,7 @@ use sink_core::sink::{
     BulkWriter, BulkWriterFactory, EncodeError, PartEncoder, PartStart, RowEncoder, WriteError,
 };
 
+use crate::codec::Compressor;
 use crate::format::{
     random_sync_marker, sync_marker_for_path, CompressionType, FileEncoder, Header, RecordAppender,
 };
@@ -59,6 +60,7 @@ pub const SEQUENCE_FILE_SUFFIX: &str = ".seq";
 pub struct SequenceFileEncoder<T> {
     mapper: Arc<dyn KeyValueMapper<T>>,
     header: Header,
+    level: u32,
 }
 
 impl<T> fmt::Debug for SequenceFileEncoder<T> {
@@ -74,6 +76,7 @@ impl<T> Clone for SequenceFileEncoder<T> {
         SequenceFileEncoder {
             mapper: Arc::clone(&self.mapper),
             header: self.header.clone(),
+            level: self.level,
         }
     }
 }
@@ -102,6 +105,7 @@ impl<T: 'static> SequenceFileEncoder<T> {
         Ok(SequenceFileEncoder {
             mapper: Arc::new(mapper),
             header,
+            level: options.level,
         })
     }
 
@@ -150,11 +154,11 @@ impl<T: 'static> RowEncoder<T> for SequenceFileEncoder<T> {
 
     fn part_encoder(&self, part: PartStart<'_>) -> Option<Box<dyn PartEncoder<T>>> {
         let sync = sync_marker_for_path(part.path.as_str());
-        let codec =
-            (self.header.compression == CompressionType::Record).then_some(self.header.codec);
+        let compressor = (self.header.compression == CompressionType::Record)
+            .then(|| Compressor::with_level(self.header.codec, self.level));
         Some(Box::new(SequencePart {
             mapper: Arc::clone(&self.mapper),
-            appender: RecordAppender::new(sync, codec),
+            appender: RecordAppender::new(sync, compressor),
             header: part
                 .resumed_len
                 .is_none()
@@ -195,14 +199,14 @@ impl<T: 'static> RowEncoder<T> for SequenceFileEncoder<T> {
 pub struct SequenceFileWriterFactory<T> {
     mapper: Arc<dyn KeyValueMapper<T>>,
     header: Header,
-    block_size: usize,
+    options: SequenceFileOptions,
 }
 
 impl<T> fmt::Debug for SequenceFileWriterFactory<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SequenceFileWriterFactory")
             .field("header", &self.header)
-            .field("block_size", &self.block_size)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -212,7 +216,7 @@ impl<T> Clone for SequenceFileWriterFactory<T> {
         SequenceFileWriterFactory {
             mapper: Arc::clone(&self.mapper),
             header: self.header.clone(),
-            block_size: self.block_size,
+            options: self.options.clone(),
         }
     }
 }
@@ -235,7 +239,7 @@ impl<T: 'static> SequenceFileWriterFactory<T> {
         Ok(SequenceFileWriterFactory {
             mapper: Arc::new(mapper),
             header,
-            block_size: options.block_size,
+            options,
         })
     }
 
@@ -265,6 +269,8 @@ impl<T: 'static> BulkWriter<T> for SequenceBulkWriter<T> {
     }
 
     fn take_output(&mut self, out: &mut Vec<u8>) {
+        // A failed compression shows again, as an error, in `flush` or `finish`.
+        let _ = self.file.poll(&mut self.out);
         if out.is_empty() {
             std::mem::swap(out, &mut self.out);
         } else {
@@ -278,14 +284,19 @@ impl<T: 'static> BulkWriter<T> for SequenceBulkWriter<T> {
 
     fn flush(&mut self) -> sink_core::Result<()> {
         if self.file.buffered_bytes() > 0 {
-            self.file.flush(&mut self.out); // writes the block
+            // Writes the blocks, waiting for their compression.
+            self.file
+                .flush(&mut self.out)
+                .map_err(|e| sink_core::Error::Internal(e.0))?;
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>, out: &mut Vec<u8>) -> sink_core::Result<()> {
         let mut me = *self;
-        me.file.finish(&mut me.out);
+        me.file
+            .finish(&mut me.out)
+            .map_err(|e| sink_core::Error::Internal(e.0))?;
         out.append(&mut me.out);
         Ok(())
     }
@@ -294,12 +305,7 @@ impl<T: 'static> BulkWriter<T> for SequenceBulkWriter<T> {
 impl<T: Send + 'static> BulkWriterFactory<T> for SequenceFileWriterFactory<T> {
     fn create(&self, _bucket: &RelPath) -> sink_core::Result<Box<dyn BulkWriter<T>>> {
         let mut out = Vec::new();
-        let file = FileEncoder::new(
-            &self.header,
-            random_sync_marker(),
-            self.block_size,
-            &mut out,
-        );
+        let file = FileEncoder::new(&self.header, random_sync_marker(), &self.options, &mut out);
         Ok(Box::new(SequenceBulkWriter {
             mapper: Arc::clone(&self.mapper),
             file,

@@ -65,7 +65,7 @@ impl<W: Write> Writer<W> {
         let file = FileEncoder::new(
             &options.header(key_class, value_class),
             sync,
-            options.block_size,
+            options,
             &mut buf,
         );
         Ok(Writer {
@@ -134,8 +134,7 @@ impl<W: Write> Writer<W> {
     /// Block compression: writes the buffered block now. Otherwise: writes a sync entry.
     pub fn sync(&mut self) -> Result<(), Error> {
         let file = self.file.as_mut().ok_or(Error::Finished)?;
-        file.flush(&mut self.buf);
-        Ok(())
+        file.flush(&mut self.buf).map_err(Error::Record)
     }
 
     /// Bytes of the file so far (what [`finish`](Self::finish) will have written, less a buffered
@@ -147,7 +146,7 @@ impl<W: Write> Writer<W> {
     /// Writes the rest (the last block) and returns the inner writer, flushed.
     pub fn finish(mut self) -> Result<W, Error> {
         if let Some(file) = self.file.take() {
-            file.finish(&mut self.buf);
+            file.finish(&mut self.buf).map_err(Error::Record)?;
         }
         self.inner.write_all(&self.buf).map_err(Error::Io)?;
         self.inner.flush().map_err(Error::Io)?;
