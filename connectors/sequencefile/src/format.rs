@@ -560,6 +560,13 @@ mod tests {
     use super::*;
     use crate::writable::{LONG_WRITABLE_CLASS, TEXT_CLASS};
 
+    fn put(b: &'static [u8]) -> impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError> {
+        move |o| {
+            o.extend_from_slice(b);
+            Ok(())
+        }
+    }
+
     fn header(compression: CompressionType) -> Header {
         Header {
             key_class: LONG_WRITABLE_CLASS.into(),
@@ -603,13 +610,8 @@ mod tests {
         let mut syncs = Vec::new();
         for _ in 0..100 {
             let pos = out.len() as u64;
-            a.append_with(
-                pos,
-                &mut out,
-                |o| Ok(o.extend_from_slice(&[0; 8])),
-                |o| Ok(o.extend_from_slice(&[0; 84])),
-            )
-            .unwrap();
+            a.append_with(pos, &mut out, put(&[0; 8]), put(&[0; 84]))
+                .unwrap();
             if out[pos as usize..pos as usize + 4] == [0xff; 4] {
                 syncs.push(pos);
             }
@@ -633,11 +635,7 @@ mod tests {
             &mut enc_out,
         );
         let pos = f.position();
-        let err = f.append_with(
-            &mut enc_out,
-            |o| Ok(o.push(1)),
-            |_| Err(EncodeError("no".into())),
-        );
+        let err = f.append_with(&mut enc_out, put(&[1]), |_| Err(EncodeError("no".into())));
         assert!(err.is_err());
         assert_eq!(f.position(), pos);
         assert_eq!(enc_out.len() as u64, pos);
@@ -645,15 +643,10 @@ mod tests {
         let mut out = Vec::new();
         let opts = SequenceFileOptions::default();
         let mut b = FileEncoder::new(&header(CompressionType::Block), [3; 16], &opts, &mut out);
-        b.append_with(&mut out, |o| Ok(o.push(1)), |o| Ok(o.push(2)))
-            .unwrap();
+        b.append_with(&mut out, put(&[1]), put(&[2])).unwrap();
         let held = b.buffered_bytes();
         assert!(b
-            .append_with(
-                &mut out,
-                |o| Ok(o.push(1)),
-                |_| Err(EncodeError("no".into()))
-            )
+            .append_with(&mut out, put(&[1]), |_| Err(EncodeError("no".into())))
             .is_err());
         assert_eq!(b.buffered_bytes(), held);
     }

@@ -207,7 +207,7 @@ enum Target {
 /// [module](self)).
 pub struct BucketingSink<T> {
     target: Target,
-    assigner: Option<Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>>,
+    assigner: Option<super::AssignerFactory<T>>,
     format: Option<BucketingFormat<T>>,
     policy: BucketingRollingPolicy,
     inactive_bucket_check_interval: Duration,

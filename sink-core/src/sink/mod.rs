@@ -255,7 +255,7 @@ impl<R: 'static> Format<R> {
     }
 }
 
-type AssignerFactory<T> = Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>;
+pub(crate) type AssignerFactory<T> = Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>;
 
 /// Anything that can be a sink's target: a [`RecoverableWriter`] or a shared one.
 pub trait IntoTarget {
