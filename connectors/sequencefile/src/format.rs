@@ -421,7 +421,7 @@ enum Body {
 /// One whole SequenceFile, produced into byte buffers: the header first, then records (or
 /// blocks) as they are appended. It counts the bytes it produced, so it knows the file position for
 /// the sync rule. Blocks are compressed on a few background threads (at most
-/// [`MAX_BLOCKS_IN_FLIGHT`] per file at once) and come out in order.
+/// four per file at once) and come out in order.
 pub struct FileEncoder {
     body: Body,
     pos: u64,
