@@ -13,4 +13,5 @@ pub use sink_core::{fs, runtime, sink, Error, ErrorKind, Result};
 
 pub mod build;
 pub mod config;
+pub mod http;
 pub mod report;

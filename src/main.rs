@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use spillway::build::{self, RunOptions};
@@ -44,6 +45,14 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Serve /metrics (Prometheus), /healthz, /readyz and a status page on this address
+        /// (for example 127.0.0.1:9249). Off unless given.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// With --http: keep serving the final figures this long after the job ends (for example
+        /// "30s"), so a last scrape sees them; SIGTERM ends it early.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "http")]
+        http_linger: Option<std::time::Duration>,
     },
     /// Check a job file without running it or touching any data.
     Validate {
@@ -151,8 +160,15 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
             worker,
             workers,
             no_progress,
+            http,
+            http_linger,
         } => {
             let file = JobFile::load(&job)?;
+            // Up before the restore, so that orchestrators see "not ready" until it is done.
+            let endpoint = match http {
+                Some(addr) => Some(spillway::http::serve(addr).await?.0),
+                None => None,
+            };
             if workers == 0 || worker >= workers {
                 return Err(Error::config(
                     "--worker",
@@ -165,6 +181,9 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
             let options = RunOptions { worker, workers };
             let mut progress_task = None;
             let summary = build::run(&file, &options, stop_signal(), |p| {
+                if let Some(e) = &endpoint {
+                    e.attach(Arc::clone(&p));
+                }
                 progress_task = Some(report::spawn_progress(p, !no_progress));
             })
             .await;
@@ -179,6 +198,15 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
                 "{}",
                 report::summary(&file.job.name, &summary, &file.sink.path)
             );
+            if let (Some(_), Some(linger)) = (&endpoint, http_linger) {
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                tracing::info!("the job ended; serving its final figures for {linger:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(linger) => {}
+                    _ = stop_signal() => {}
+                }
+            }
             Ok(())
         }
         Command::Checkpoints { dir, show, json } => {

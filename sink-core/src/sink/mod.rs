@@ -90,6 +90,13 @@ const IO_CONCURRENCY: usize = 32;
 /// Names a writer skips in a row, because a target says they are in use, before it gives up.
 const MAX_NAME_PROBES: u32 = 1_000_000;
 
+fn wall_clock_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Runs storage operations a few dozen at a time. The futures are boxed so that the compiler can
 /// prove the enclosing future `Send` (closures over borrowed iterators defeat its inference).
 async fn concurrently<'a, R: Send + 'a>(futs: Vec<BoxFuture<'a, Result<R>>>) -> Result<Vec<R>> {
@@ -531,6 +538,8 @@ pub struct CommitReport {
     pub bytes: u64,
     /// Their records.
     pub records: u64,
+    /// For each published part, milliseconds from its close to its publication (wall clock).
+    pub commit_lags_ms: Vec<u64>,
 }
 
 impl<T: Send + 'static> FileSink<T> {
@@ -1066,6 +1075,7 @@ impl<T> Core<T> {
             bucket,
             committable,
             records,
+            closed_at: wall_clock_millis(),
         });
         Ok(())
     }
@@ -1087,10 +1097,16 @@ impl<T> Core<T> {
         concurrently(commits).await?;
         let paths: Vec<RelPath> = parts.iter().map(|p| p.committable.path.clone()).collect();
         target.sync_commits(&paths).await?;
+        let now = wall_clock_millis();
         let report = CommitReport {
             files: parts.len() as u64,
             bytes: parts.iter().map(|p| p.committable.len).sum(),
             records: parts.iter().map(|p| p.records).sum(),
+            commit_lags_ms: parts
+                .iter()
+                .filter(|p| p.closed_at > 0)
+                .map(|p| now.saturating_sub(p.closed_at).max(0) as u64)
+                .collect(),
         };
         self.stats.files_committed += report.files;
         self.stats.bytes_committed += report.bytes;
@@ -1264,6 +1280,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
                 bucket,
                 committable,
                 records,
+                closed_at: wall_clock_millis(),
             });
         }
         Ok(())
@@ -1450,6 +1467,19 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// Distinct buckets written by this writer.
     pub fn buckets_seen(&self) -> usize {
         self.core.buckets_seen.len()
+    }
+
+    /// The `n` open parts holding the most bytes: `(bucket, bytes, records)`.
+    pub fn largest_open_parts(&self, n: usize) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .main
+            .parts
+            .iter()
+            .map(|p| (p.bucket.clone(), p.size(), p.records))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
     }
 
     /// The ids of the buckets written by this writer.
