@@ -16,10 +16,10 @@ use sink_core::runtime::{
     Source,
 };
 use sink_core::sink::{
-    BasePathBucketAssigner, BucketAssigner, ChainedBucketAssigner, CheckpointRollingPolicy,
-    CsvEncoder, DateTimeBucketAssigner, DefaultRollingPolicy, FieldAccess, FieldBucketAssigner,
-    FileSink, JsonLinesEncoder, OutputFileConfig, RowEncoder, SimpleStringEncoder, TimeSource,
-    TimeZone,
+    BasePathBucketAssigner, BucketAssigner, BulkWriterFactory, ChainedBucketAssigner,
+    CheckpointRollingPolicy, CsvEncoder, DateTimeBucketAssigner, DefaultRollingPolicy, FieldAccess,
+    FieldBucketAssigner, FileSink, FileSinkBuilder, JsonLinesEncoder, OutputFileConfig, RowEncoder,
+    SimpleStringEncoder, TimeSource, TimeZone,
 };
 use sink_core::{Error, Result};
 
@@ -200,6 +200,12 @@ pub fn row_encoder<T: CliRecord>(s: &SinkSection) -> Result<Box<dyn RowEncoder<T
     Ok(match s.format {
         FormatName::Json => Box::new(JsonLinesEncoder::<T>::new()),
         FormatName::Lines => Box::new(SimpleStringEncoder::<T>::new()),
+        #[cfg(feature = "sequencefile")]
+        FormatName::SequenceFile => {
+            return Err(Error::Internal(
+                "sequence files are not a plain row encoder".into(),
+            ))
+        }
         FormatName::Csv => {
             let csv = s.csv.as_ref().ok_or_else(|| {
                 Error::config(
@@ -244,24 +250,6 @@ impl<T: FieldAccess + 'static> RowEncoder<T> for CsvEncoderFor<T> {
     }
     fn suffix(&self) -> &str {
         RowEncoder::<T>::suffix(&self.0)
-    }
-}
-
-struct BoxedEncoder<T>(Box<dyn RowEncoder<T>>);
-
-impl<T: 'static> RowEncoder<T> for BoxedEncoder<T> {
-    fn encode(
-        &self,
-        r: &T,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), sink_core::sink::EncodeError> {
-        self.0.encode(r, out)
-    }
-    fn header(&self) -> Option<&[u8]> {
-        self.0.header()
-    }
-    fn suffix(&self) -> &str {
-        self.0.suffix()
     }
 }
 
@@ -364,28 +352,23 @@ pub fn file_sink<T: CliRecord>(
     target: DynWriter,
 ) -> Result<(FileSink<T>, SinkPlan)> {
     let (assigner, bucketing) = assigner::<T>(&s.bucketing)?;
-    let encoder = row_encoder::<T>(s)?;
-    let (policy, rolling) = row_rolling_policy(s)?;
-    let mut b = FileSink::for_row_format(target, BoxedEncoder(encoder))
-        .with_bucket_assigner_factory(move || assigner())
-        .with_output_file_config(output_config(s));
-    b = match policy {
-        RowPolicy::Default(p) => b.with_rolling_policy(p),
-        RowPolicy::OnCheckpoint(p) => b.with_rolling_policy(p),
+    let (format, rolling) = match sink_format::<T>(s)? {
+        SinkFormat::Row(encoder) => {
+            let (policy, rolling) = row_rolling_policy(s)?;
+            let b = common_settings(FileSink::for_row_format(target, encoder), s, assigner);
+            let b = match policy {
+                RowPolicy::Default(p) => b.with_rolling_policy(p),
+                RowPolicy::OnCheckpoint(p) => b.with_rolling_policy(p),
+            };
+            (b.build(), rolling)
+        }
+        SinkFormat::Bulk(factory) => {
+            let (policy, rolling) = checkpoint_policy(s)?;
+            let b = common_settings(FileSink::for_bulk_format(target, factory), s, assigner);
+            (b.with_rolling_policy(policy).build(), rolling)
+        }
     };
-    if let Some(v) = s.bucket_check_interval {
-        b = b.with_bucket_check_interval(v.0);
-    }
-    if let Some(v) = s.write_buffer_size {
-        b = b.with_write_buffer_size(v.0 as usize);
-    }
-    if let Some(v) = s.memory_budget {
-        b = b.with_memory_budget(v.0 as usize);
-    }
-    if let Some(d) = &s.dead_letter_bucket {
-        b = b.with_dead_letter_bucket(d.clone());
-    }
-    let sink = b.build().map_err(|e| match e {
+    let sink = format.map_err(|e| match e {
         Error::Config { field, message } if !field.starts_with("sink.") => Error::Config {
             field: format!("sink.{field}"),
             message,
@@ -400,6 +383,78 @@ pub fn file_sink<T: CliRecord>(
             rolling,
         },
     ))
+}
+
+/// A format: rows appended to open parts, or whole files from a bulk writer.
+pub enum SinkFormat<T> {
+    /// A row format.
+    Row(Box<dyn RowEncoder<T>>),
+    /// A bulk format.
+    Bulk(Box<dyn BulkWriterFactory<T>>),
+}
+
+/// The format of `sink.format`.
+pub fn sink_format<T: CliRecord>(s: &SinkSection) -> Result<SinkFormat<T>> {
+    #[cfg(feature = "sequencefile")]
+    {
+        if s.sequence_file.is_some() && s.format != FormatName::SequenceFile {
+            return Err(Error::config(
+                "sink.sequence_file",
+                format!(
+                    "only applies to format = \"sequence-file\", not {:?}",
+                    s.format.to_string()
+                ),
+            ));
+        }
+        if s.format == FormatName::SequenceFile {
+            let cfg = s.sequence_file.clone().unwrap_or_default();
+            let format = cfg
+                .format::<T>()
+                .map_err(|e| prefix_field("sink", sink_core::Error::from(e)))?;
+            return Ok(match format {
+                connector_sequencefile::SequenceFileFormat::Row(e) => SinkFormat::Row(Box::new(e)),
+                connector_sequencefile::SequenceFileFormat::Bulk(f) => {
+                    SinkFormat::Bulk(Box::new(f))
+                }
+            });
+        }
+    }
+    row_encoder::<T>(s).map(SinkFormat::Row)
+}
+
+/// Names a config error's field inside `table`.
+fn prefix_field(table: &str, e: Error) -> Error {
+    match e {
+        Error::Config { field, message } if !field.starts_with(table) => Error::Config {
+            field: format!("{table}.{}", field.trim_start_matches("sink.")),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// The settings every format shares.
+fn common_settings<T: 'static, K>(
+    mut b: FileSinkBuilder<T, K>,
+    s: &SinkSection,
+    assigner: AssignerFactory<T>,
+) -> FileSinkBuilder<T, K> {
+    b = b
+        .with_bucket_assigner_factory(move || assigner())
+        .with_output_file_config(output_config(s));
+    if let Some(v) = s.bucket_check_interval {
+        b = b.with_bucket_check_interval(v.0);
+    }
+    if let Some(v) = s.write_buffer_size {
+        b = b.with_write_buffer_size(v.0 as usize);
+    }
+    if let Some(v) = s.memory_budget {
+        b = b.with_memory_budget(v.0 as usize);
+    }
+    if let Some(d) = &s.dead_letter_bucket {
+        b = b.with_dead_letter_bucket(d.clone());
+    }
+    b
 }
 
 /// Where a path or URL points.

@@ -179,6 +179,11 @@ pub struct SinkSection {
     /// `[sink.csv]`, for `format = "csv"`.
     #[serde(default)]
     pub csv: Option<CsvSection>,
+    /// `[sink.sequence_file]`, for `format = "sequence-file"` (see `connector_sequencefile` for
+    /// every key).
+    #[cfg(feature = "sequencefile")]
+    #[serde(default)]
+    pub sequence_file: Option<connector_sequencefile::SequenceFileConfig>,
     /// `[sink.object_store]`: endpoint, region, credentials, part size... for an object-store
     /// `path` (see `connector_object_store` for every key).
     #[cfg(feature = "object-store")]
@@ -196,6 +201,9 @@ pub enum FormatName {
     Lines,
     /// Comma-separated values of named fields.
     Csv,
+    /// Hadoop SequenceFile (`[sink.sequence_file]`).
+    #[cfg(feature = "sequencefile")]
+    SequenceFile,
 }
 
 impl fmt::Display for FormatName {
@@ -204,6 +212,8 @@ impl fmt::Display for FormatName {
             FormatName::Json => "json",
             FormatName::Lines => "lines",
             FormatName::Csv => "csv",
+            #[cfg(feature = "sequencefile")]
+            FormatName::SequenceFile => "sequence-file",
         })
     }
 }

@@ -412,28 +412,14 @@ impl<T: Send + 'static> BucketingSink<T> {
                 .with_output_file_config(output)
                 .with_bucket_check_interval(self.inactive_bucket_check_interval)
                 .build()?,
-            BucketingFormat::Bulk(factory) => {
-                FileSink::for_bulk_format(target, BoxedFactory(factory))
-                    .with_bucket_assigner_factory(move || assigner())
-                    .with_rolling_policy(AnyOf(OnCheckpointRollingPolicy::build(), self.policy))
-                    .with_output_file_config(output)
-                    .with_bucket_check_interval(self.inactive_bucket_check_interval)
-                    .build()?
-            }
+            BucketingFormat::Bulk(factory) => FileSink::for_bulk_format(target, factory)
+                .with_bucket_assigner_factory(move || assigner())
+                .with_rolling_policy(AnyOf(OnCheckpointRollingPolicy::build(), self.policy))
+                .with_output_file_config(output)
+                .with_bucket_check_interval(self.inactive_bucket_check_interval)
+                .build()?,
         };
         Ok(sink)
-    }
-}
-
-struct BoxedFactory<T>(Box<dyn BulkWriterFactory<T>>);
-
-impl<T: 'static> BulkWriterFactory<T> for BoxedFactory<T> {
-    fn create(&self, bucket: &crate::fs::RelPath) -> Result<Box<dyn super::BulkWriter<T>>> {
-        self.0.create(bucket)
-    }
-
-    fn suffix(&self) -> &str {
-        self.0.suffix()
     }
 }
 

@@ -310,6 +310,16 @@ pub trait BulkWriterFactory<T>: Send + Sync + 'static {
     }
 }
 
+impl<T: 'static> BulkWriterFactory<T> for Box<dyn BulkWriterFactory<T>> {
+    fn create(&self, bucket: &RelPath) -> crate::Result<Box<dyn BulkWriter<T>>> {
+        (**self).create(bucket)
+    }
+
+    fn suffix(&self) -> &str {
+        (**self).suffix()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
