@@ -324,6 +324,12 @@ pub(crate) enum Data {
 #[derive(Debug)]
 pub(crate) struct Members {
     pub(crate) columns: Vec<Column>,
+    names: Arc<Names>,
+}
+
+/// Member names, shared by every writer of a schema.
+#[derive(Debug)]
+struct Names {
     names: Vec<Box<str>>,
     index: Option<HashMap<Box<str>, usize>>,
 }
@@ -348,23 +354,31 @@ impl Members {
         });
         Ok(Members {
             columns,
-            names,
-            index,
+            names: Arc::new(Names { names, index }),
         })
+    }
+
+    /// Empty buffers of the same columns, sharing names and types.
+    pub(crate) fn empty_like(&self) -> Members {
+        Members {
+            columns: self.columns.iter().map(Column::empty_like).collect(),
+            names: Arc::clone(&self.names),
+        }
     }
 
     /// The member named `key`; `hint` is where it is expected (records usually name fields in
     /// schema order).
     #[inline]
     pub(crate) fn find(&self, key: &str, hint: usize) -> Option<usize> {
-        if let Some(n) = self.names.get(hint) {
+        let names = &*self.names;
+        if let Some(n) = names.names.get(hint) {
             if &**n == key {
                 return Some(hint);
             }
         }
-        match &self.index {
+        match &names.index {
             Some(m) => m.get(key).copied(),
-            None => self.names.iter().position(|n| &**n == key),
+            None => names.names.iter().position(|n| &**n == key),
         }
     }
 
@@ -378,6 +392,18 @@ impl Members {
         self.columns.iter().map(Column::memory).sum()
     }
 
+    /// Appends the bytes of values each leaf column holds, in Parquet's leaf order.
+    pub(crate) fn leaf_bytes(&self, out: &mut Vec<usize>) {
+        for c in &self.columns {
+            c.leaf_bytes(out);
+        }
+    }
+
+    /// Columns, nested ones included.
+    pub(crate) fn count_columns(&self) -> usize {
+        self.columns.iter().map(Column::count_columns).sum()
+    }
+
     pub(crate) fn finish(&mut self) -> Result<Vec<ArrayRef>, ArrowError> {
         self.columns.iter_mut().map(Column::finish).collect()
     }
@@ -387,7 +413,7 @@ impl Members {
 #[derive(Debug)]
 pub(crate) struct Column {
     /// The dotted path for messages: `user.id`, `tags[]`.
-    pub(crate) path: Box<str>,
+    pub(crate) path: Arc<str>,
     pub(crate) nullable: bool,
     /// Validity, made on the first null of a batch (all valid until then).
     nulls: Option<BooleanBufferBuilder>,
@@ -451,6 +477,57 @@ impl Column {
             len: 0,
             data,
         })
+    }
+
+    /// An empty column of the same type.
+    fn empty_like(&self) -> Column {
+        let data = match &self.data {
+            Data::Bool(_) => Data::Bool(BooleanBufferBuilder::new(0)),
+            Data::I8(_) => Data::I8(Vec::new()),
+            Data::I16(_) => Data::I16(Vec::new()),
+            Data::I32(_) => Data::I32(Vec::new()),
+            Data::I64(_) => Data::I64(Vec::new()),
+            Data::U8(_) => Data::U8(Vec::new()),
+            Data::U16(_) => Data::U16(Vec::new()),
+            Data::U32(_) => Data::U32(Vec::new()),
+            Data::U64(_) => Data::U64(Vec::new()),
+            Data::F32(_) => Data::F32(Vec::new()),
+            Data::F64(_) => Data::F64(Vec::new()),
+            Data::Utf8(_) => Data::Utf8(ByteValues::new()),
+            Data::LargeUtf8(_) => Data::LargeUtf8(ByteValues::new()),
+            Data::Binary(_) => Data::Binary(ByteValues::new()),
+            Data::LargeBinary(_) => Data::LargeBinary(ByteValues::new()),
+            Data::Date32(_) => Data::Date32(Vec::new()),
+            Data::Timestamp { unit, tz, zone, .. } => Data::Timestamp {
+                unit: *unit,
+                tz: tz.clone(),
+                zone: *zone,
+                values: Vec::new(),
+            },
+            Data::Decimal {
+                precision, scale, ..
+            } => Data::Decimal {
+                precision: *precision,
+                scale: *scale,
+                values: Vec::new(),
+            },
+            Data::List { field, item, .. } => Data::List {
+                field: field.clone(),
+                offsets: vec![0],
+                item: Box::new(item.empty_like()),
+            },
+            Data::Struct { fields, members } => Data::Struct {
+                fields: fields.clone(),
+                members: members.empty_like(),
+            },
+        };
+        Column {
+            path: Arc::clone(&self.path),
+            nullable: self.nullable,
+            nulls: None,
+            len: 0,
+            data,
+        }
     }
 
     /// The type, for messages.
@@ -572,6 +649,31 @@ impl Column {
                 item.truncate(offsets[len] as usize);
             }
             Data::Struct { members, .. } => members.truncate(len),
+        }
+    }
+
+    fn leaf_bytes(&self, out: &mut Vec<usize>) {
+        let n = self.len;
+        out.push(match &self.data {
+            Data::List { item, .. } => return item.leaf_bytes(out),
+            Data::Struct { members, .. } => return members.leaf_bytes(out),
+            Data::Bool(_) => n.div_ceil(8),
+            Data::I8(_) | Data::U8(_) => n,
+            Data::I16(_) | Data::U16(_) => n * 2,
+            Data::I32(_) | Data::U32(_) | Data::F32(_) | Data::Date32(_) => n * 4,
+            Data::I64(_) | Data::U64(_) | Data::F64(_) | Data::Timestamp { .. } => n * 8,
+            Data::Decimal { .. } => n * 16,
+            // Parquet's plain encoding: a 4-byte length before each value.
+            Data::Utf8(b) | Data::Binary(b) => b.data.len() + n * 4,
+            Data::LargeUtf8(b) | Data::LargeBinary(b) => b.data.len() + n * 4,
+        });
+    }
+
+    fn count_columns(&self) -> usize {
+        1 + match &self.data {
+            Data::List { item, .. } => item.count_columns(),
+            Data::Struct { members, .. } => members.count_columns(),
+            _ => 0,
         }
     }
 

@@ -2,12 +2,14 @@
 //! writes into a `Vec<u8>` that the sink drains.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
+use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::SchemaDescriptor;
 use serde::Serialize;
@@ -23,15 +25,69 @@ use crate::ser::{append_record, Rules};
 /// The file suffix.
 pub const PARQUET_SUFFIX: &str = ".parquet";
 
-/// Memory an open Parquet writer keeps between row groups besides what parquet reports: its
-/// 8 KiB output buffer, the schema, the properties and the footer it is building. Measured with a
-/// counting allocator (see `tests/memory.rs`): a writer of 3 columns keeps about 14 KiB.
-const WRITER_BASE_MEMORY: usize = 12 * 1024;
+// What a writer holds besides its buffers' contents, measured with a counting allocator
+// (`tests/accounting.rs` checks the sum against real allocations).
+/// The column buffers' own structures, per column (nested ones included).
+const ROWS_COLUMN_MEMORY: usize = 160;
+/// An open Parquet writer between row groups, besides what parquet reports: its 8 KiB output
+/// buffer, the schema, the properties.
+const WRITER_BASE_MEMORY: usize = 10 * 1024;
 /// The same, per leaf column.
-const WRITER_COLUMN_MEMORY: usize = 1024;
+const WRITER_COLUMN_MEMORY: usize = 512;
+/// A zstd decompression context, which parquet makes for every column of an open row group
+/// (though a writer never decompresses).
+const ZSTD_DCTX_MEMORY: usize = 96_000;
+
+/// A zstd compression context's memory in KiB (zstd 1.5.7, one-shot compression as parquet does
+/// it), by level (1 to 22) and the size of the pages compressed (up to 64 KiB, 256 KiB, 1 MiB,
+/// 4 MiB). Parquet keeps one per column of an open row group once a page is compressed: at the
+/// default level 3 and 1 MiB pages, 1.2 MiB per column.
+const ZSTD_CCTX_KIB: [[u32; 4]; 22] = [
+    [292, 564, 564, 564],
+    [388, 628, 756, 756],
+    [644, 1012, 1268, 1268],
+    [1028, 1140, 2548, 2548],
+    [900, 1780, 3060, 3060],
+    [900, 3060, 3060, 3060],
+    [900, 3060, 5620, 5620],
+    [900, 3060, 5620, 5620],
+    [900, 3060, 10740, 10740],
+    [900, 3060, 10740, 20980],
+    [1284, 3572, 10740, 20980],
+    [1284, 4596, 10740, 41460],
+    [1430, 3718, 16884, 33268],
+    [1745, 4347, 16884, 49652],
+    [1745, 4347, 16884, 66036],
+    [1745, 5371, 17030, 33416],
+    [1745, 5371, 17030, 49800],
+    [1745, 5371, 17659, 50428],
+    [1745, 5371, 17659, 50428],
+    [1745, 5371, 17659, 66812],
+    [1745, 5371, 17659, 66812],
+    [1745, 5371, 17659, 66812],
+];
+
+/// Memory of a zstd compression context that compressed pages of up to `page` bytes.
+fn zstd_cctx_memory(level: i32, page: usize) -> usize {
+    let level = level.clamp(1, 22) as usize;
+    let bucket = if page <= 64 * 1024 {
+        0
+    } else if page <= 256 * 1024 {
+        1
+    } else if page <= 1024 * 1024 {
+        2
+    } else {
+        3
+    };
+    ZSTD_CCTX_KIB[level - 1][bucket] as usize * 1024
+}
+
+/// Footer bytes per row group and leaf column (chunk metadata, statistics, page index), an upper
+/// estimate for the size-based rolling.
+const FOOTER_COLUMN_CHUNK_BYTES: usize = 160;
 /// Footer metadata kept per written row group and leaf column (chunk metadata, statistics, page
-/// index), until the file is finished.
-const ROW_GROUP_COLUMN_MEMORY: usize = 512;
+/// index) until the file is finished.
+const ROW_GROUP_COLUMN_MEMORY: usize = 1024;
 
 /// Everything a factory prepares once and its writers share.
 struct Plan {
@@ -39,10 +95,25 @@ struct Plan {
     props: WriterProperties,
     descr: SchemaDescriptor,
     batch_size: usize,
+    max_row_group_size: usize,
     unknown: UnknownFields,
     drop: Vec<String>,
     /// Leaf columns of the file schema.
     leaves: usize,
+    /// Memory of an empty set of column buffers.
+    rows_fixed: usize,
+    /// Empty column buffers, copied for every writer.
+    template: Members,
+    /// Encoded bytes per row seen so far by any writer, in thousandths (0: none seen yet).
+    bytes_per_row_milli: AtomicU64,
+    /// Footer bytes besides the row groups' metadata: schema, Arrow schema, key/value pairs.
+    footer_base: usize,
+    /// The zstd level, if zstd compresses (its contexts are the one codec memory that lasts).
+    zstd_level: Option<i32>,
+    /// Rows and bytes (per column) at which parquet closes a page.
+    page_rows: usize,
+    page_bytes: usize,
+    dictionary: bool,
 }
 
 impl Plan {
@@ -69,15 +140,32 @@ impl Plan {
             .convert(&file_schema)
             .map_err(|e| Error::config("sink.schema", e.to_string()))?;
         add_encoded_arrow_schema_to_metadata(&file_schema, &mut props);
+        let footer_base = 512
+            + descr.num_columns() * 64
+            + props
+                .key_value_metadata()
+                .map_or(0, |kv| kv.iter().map(|e| e.key.len() + e.value.as_ref().map_or(0, String::len)).sum());
         // Make sure the columns can be built before any record arrives.
-        Members::new(file_schema.fields(), "")
+        let template = Members::new(file_schema.fields(), "")
             .map_err(|e| Error::config("sink.schema", e.to_string()))?;
         Ok(Plan {
+            rows_fixed: template.count_columns() * ROWS_COLUMN_MEMORY,
+            template,
+            bytes_per_row_milli: AtomicU64::new(0),
+            footer_base,
+            zstd_level: match options.parquet_compression()? {
+                ParquetCompression::ZSTD(l) => Some(l.compression_level()),
+                _ => None,
+            },
+            page_rows: props.data_page_row_count_limit(),
+            page_bytes: options.data_page_size,
+            dictionary: options.dictionary,
             leaves: descr.num_columns(),
             schema: file_schema,
             props,
             descr,
             batch_size: options.batch_size,
+            max_row_group_size: options.max_row_group_size,
             unknown: options.unknown_fields,
             drop: options.drop_columns.clone(),
         })
@@ -91,6 +179,14 @@ impl Plan {
         ArrowWriter::try_new_with_options(Vec::new(), self.schema.clone(), options)
             .map_err(|e| parquet_error("open", e))
     }
+}
+
+/// Makes room in the output for the row group about to close, so that the bytes are written
+/// once into a buffer of the right size: growing it by doubling would hold up to three times the
+/// row group at once while its pages are still in memory.
+fn reserve_for_row_group(w: &mut ArrowWriter<Vec<u8>>) {
+    let need = w.in_progress_size() + w.in_progress_size() / 16 + 4096;
+    w.inner_mut().reserve(need);
 }
 
 fn parquet_error(op: &str, e: impl std::fmt::Display) -> Error {
@@ -186,12 +282,15 @@ impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
     pub fn writer(&self) -> ParquetWriter<T> {
         ParquetWriter {
             plan: Arc::clone(&self.plan),
-            rows: Members::new(self.plan.schema.fields(), "").expect("checked in Plan::new"),
+            rows: self.plan.template.empty_like(),
             len: 0,
             key: String::new(),
             writer: None,
-            rows_memory: 0,
+            rows_memory: self.plan.rows_fixed,
             writer_memory: 0,
+            rows_encoded: 0,
+            pending_base: self.plan.footer_base,
+            value_sizes: Vec::new(),
             _t: PhantomData,
         }
     }
@@ -228,6 +327,12 @@ pub struct ParquetWriter<T> {
     writer: Option<ArrowWriter<Vec<u8>>>,
     rows_memory: usize,
     writer_memory: usize,
+    /// Rows handed to the Parquet writer.
+    rows_encoded: u64,
+    /// The file's pending size without the rows not yet encoded.
+    pending_base: usize,
+    /// With zstd, the most bytes per row seen of each leaf column.
+    value_sizes: Vec<usize>,
     _t: PhantomData<fn(&T)>,
 }
 
@@ -267,6 +372,9 @@ impl<T: Serialize> ParquetWriter<T> {
         if self.len == 0 {
             return Ok(());
         }
+        if self.plan.zstd_level.is_some() {
+            self.note_value_sizes();
+        }
         let arrays = self
             .rows
             .finish()
@@ -282,25 +390,100 @@ impl<T: Serialize> ParquetWriter<T> {
             self.writer = Some(self.plan.open_writer()?);
         }
         let w = self.writer.as_mut().expect("opened above");
+        if w.in_progress_rows() + batch.num_rows() >= self.plan.max_row_group_size {
+            reserve_for_row_group(w);
+        }
         w.write(&batch).map_err(|e| parquet_error("write", e))?;
         // A row group may have closed: move its bytes out of the writer's buffer.
         w.sync().map_err(|e| parquet_error("write", e))?;
+        self.rows_encoded += batch.num_rows() as u64;
+        let encoded = (w.bytes_written() + w.in_progress_size()) as u64;
+        self.plan.bytes_per_row_milli.store(
+            (encoded * 1000 / self.rows_encoded).max(1),
+            Ordering::Relaxed,
+        );
         self.update_memory();
         Ok(())
     }
 
+    /// Notes the bytes per row of each leaf column, for the size of its pages.
+    fn note_value_sizes(&mut self) {
+        let mut bytes = Vec::with_capacity(self.plan.leaves);
+        self.rows.leaf_bytes(&mut bytes);
+        if self.value_sizes.len() != bytes.len() {
+            self.value_sizes = vec![0; bytes.len()];
+        }
+        for (v, b) in self.value_sizes.iter_mut().zip(bytes) {
+            *v = (*v).max((b / self.len).max(1));
+        }
+    }
+
+    /// Memory of the zstd contexts of a row group of `rows` rows, which parquet does not count: a
+    /// decompression context per column from the start, and a compression context once the
+    /// column's first page is compressed, sized by its pages. A dictionary-encoded column's pages
+    /// hold small indices until its dictionary outgrows the page size and it falls back to plain
+    /// values.
+    fn codec_memory(&self, rows: usize) -> usize {
+        let Some(level) = self.plan.zstd_level else {
+            return 0;
+        };
+        if rows == 0 {
+            return 0;
+        }
+        let (page_rows, page_bytes) = (self.plan.page_rows, self.plan.page_bytes);
+        let compressing: usize = self
+            .value_sizes
+            .iter()
+            .map(|&per_row| {
+                let dictionary = self.plan.dictionary && rows * per_row <= page_bytes;
+                let (fill_rows, page) = if dictionary {
+                    (page_rows, page_rows.min(rows) * 3)
+                } else {
+                    (
+                        page_rows.min(page_bytes / per_row).max(1),
+                        page_bytes.min(page_rows * per_row),
+                    )
+                };
+                if rows >= fill_rows {
+                    zstd_cctx_memory(level, page)
+                } else {
+                    0
+                }
+            })
+            .sum();
+        self.plan.leaves * ZSTD_DCTX_MEMORY + compressing
+    }
+
+    /// Encoded bytes per row: this file's so far, or other files' before it has any.
+    fn bytes_per_row_milli(&self) -> u64 {
+        match &self.writer {
+            Some(w) if self.rows_encoded > 0 => {
+                (w.bytes_written() + w.in_progress_size()) as u64 * 1000 / self.rows_encoded
+            }
+            _ => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
+        }
+    }
+
     fn update_memory(&mut self) {
-        self.rows_memory = self.rows.memory();
-        self.writer_memory = match &self.writer {
-            None => 0,
+        self.rows_memory = self.plan.rows_fixed + self.rows.memory();
+        let (memory, pending) = match &self.writer {
+            None => (0, 0),
             Some(w) => {
                 let groups = w.flushed_row_groups().len();
-                WRITER_BASE_MEMORY
+                let memory = WRITER_BASE_MEMORY
                     + self.plan.leaves * (WRITER_COLUMN_MEMORY + groups * ROW_GROUP_COLUMN_MEMORY)
+                    + self.codec_memory(w.in_progress_rows())
                     + w.memory_size()
-                    + w.inner().capacity()
+                    + w.inner().capacity();
+                // The footer grows by each row group's metadata and page index.
+                let pending = w.inner().len()
+                    + w.in_progress_size()
+                    + self.plan.leaves * (groups + 1) * FOOTER_COLUMN_CHUNK_BYTES;
+                (memory, pending)
             }
         };
+        self.writer_memory = memory;
+        self.pending_base = self.plan.footer_base + pending;
     }
 }
 
@@ -310,7 +493,7 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
         if self.len >= self.plan.batch_size {
             self.encode_rows()?;
         } else {
-            self.rows_memory = self.rows.memory();
+            self.rows_memory = self.plan.rows_fixed + self.rows.memory();
         }
         Ok(())
     }
@@ -338,6 +521,16 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
         self.rows_memory + self.writer_memory
     }
 
+    /// The open row group as parquet estimates it encoded, the rows not yet encoded at the bytes
+    /// per row seen so far (their buffers' size before any row is encoded), and the footer.
+    fn pending_size(&self) -> usize {
+        let rows = match self.bytes_per_row_milli() {
+            0 => self.rows_memory - self.plan.rows_fixed,
+            milli => (self.len as u64 * milli / 1000) as usize,
+        };
+        self.pending_base + rows
+    }
+
     /// Closes a row group with the buffered rows, unless the part has no Parquet writer yet and its
     /// rows take less memory than opening one would: then the rows stay and the sink, still over
     /// its budget, rolls the part instead (a small file rather than a larger resident writer).
@@ -350,6 +543,7 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
         }
         self.encode_rows()?;
         if let Some(w) = &mut self.writer {
+            reserve_for_row_group(w);
             w.flush().map_err(|e| parquet_error("flush", e))?;
             w.sync().map_err(|e| parquet_error("flush", e))?;
         }

@@ -109,3 +109,11 @@ pub fn in_progress_files(root: &Path) -> Vec<PathBuf> {
     walk(root, &mut out);
     out
 }
+
+/// Paths of every published Parquet file under `root`.
+pub fn read_lake_paths(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    collect(root, root, &mut files);
+    files.sort();
+    files.into_iter().map(|rel| root.join(rel)).collect()
+}
