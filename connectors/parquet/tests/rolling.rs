@@ -47,14 +47,19 @@ async fn parts_stay_under_the_size_limit() {
         (16 * 1024 * 1024, ParquetOptions::default(), 0.85),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let target = LocalTarget::with_options(dir.path(), LocalTargetOptions { sync: false }).unwrap();
-        let factory = ParquetWriterFactory::<Event>::for_serde(event_schema(), options.clone()).unwrap();
+        let target =
+            LocalTarget::with_options(dir.path(), LocalTargetOptions { sync: false }).unwrap();
+        let factory =
+            ParquetWriterFactory::<Event>::for_serde(event_schema(), options.clone()).unwrap();
         let sink = FileSink::for_bulk_format(target, factory)
             .with_bucket_assigner(BasePathBucketAssigner)
             .with_rolling_policy(OnCheckpointRollingPolicy::build().with_max_part_size(limit))
             .build()
             .unwrap();
-        let mut w = sink.writer(WriterContext::new(0, "r"), vec![]).await.unwrap();
+        let mut w = sink
+            .writer(WriterContext::new(0, "r"), vec![])
+            .await
+            .unwrap();
         for e in &events {
             w.write(e, &Context::default()).await.unwrap();
         }
@@ -95,7 +100,11 @@ async fn parts_stay_under_the_size_limit() {
             over,
             sizes.iter().max().unwrap()
         );
-        assert!(!full.is_empty(), "limit {limit}: only {} parts", sizes.len());
+        assert!(
+            !full.is_empty(),
+            "limit {limit}: only {} parts",
+            sizes.len()
+        );
         assert!(
             fill > least_fill,
             "limit {limit}: parts only {:.0}% full",
