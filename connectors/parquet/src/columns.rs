@@ -325,6 +325,9 @@ pub(crate) enum Data {
 pub(crate) struct Members {
     pub(crate) columns: Vec<Column>,
     names: Arc<Names>,
+    /// Per member, the address and length of the `&'static str` key (a struct's field name from
+    /// serde) that last matched it: the same static name matches again without comparing text.
+    static_keys: Vec<(usize, usize)>,
 }
 
 /// Member names, shared by every writer of a schema.
@@ -353,6 +356,7 @@ impl Members {
                 .collect()
         });
         Ok(Members {
+            static_keys: vec![(0, 0); columns.len()],
             columns,
             names: Arc::new(Names { names, index }),
         })
@@ -363,6 +367,31 @@ impl Members {
         Members {
             columns: self.columns.iter().map(Column::empty_like).collect(),
             names: Arc::clone(&self.names),
+            static_keys: vec![(0, 0); self.columns.len()],
+        }
+    }
+
+    /// The member named by a `&'static str` (a struct's field name): static text never changes,
+    /// so an address that matched before matches again.
+    #[inline]
+    pub(crate) fn find_static(&mut self, key: &'static str, hint: usize) -> Option<usize> {
+        let k = (key.as_ptr() as usize, key.len());
+        if self.static_keys.get(hint) == Some(&k) {
+            return Some(hint);
+        }
+        let i = self.find(key, hint)?;
+        self.static_keys[i] = k;
+        Some(i)
+    }
+
+    /// Reserves room for `rows` more rows in every column (the next batch of a busy part).
+    pub(crate) fn reserve(&mut self, rows: usize, like: &[usize]) {
+        for (c, bytes) in self
+            .columns
+            .iter_mut()
+            .zip(like.iter().chain(std::iter::repeat(&0)))
+        {
+            c.reserve(rows, *bytes);
         }
     }
 
@@ -396,6 +425,26 @@ impl Members {
     pub(crate) fn leaf_bytes(&self, out: &mut Vec<usize>) {
         for c in &self.columns {
             c.leaf_bytes(out);
+        }
+    }
+
+    /// Appends, per leaf column, whether its buffered values are nearly all distinct (at least
+    /// `threshold` of them); nested and boolean leaves are never.
+    pub(crate) fn leaf_mostly_distinct(&self, threshold: f64, out: &mut Vec<bool>) {
+        for c in &self.columns {
+            match &c.data {
+                Data::List { item, .. } => {
+                    let mut inner = Vec::new();
+                    item.leaf_mostly_distinct_nested(&mut inner);
+                    out.extend(inner);
+                }
+                Data::Struct { members, .. } => {
+                    let mut inner = Vec::new();
+                    members.leaf_mostly_distinct(f64::INFINITY, &mut inner);
+                    out.extend(inner);
+                }
+                _ => out.push(c.distinct_ratio() >= threshold),
+            }
         }
     }
 
@@ -477,6 +526,90 @@ impl Column {
             len: 0,
             data,
         })
+    }
+
+    fn leaf_mostly_distinct_nested(&self, out: &mut Vec<bool>) {
+        match &self.data {
+            Data::List { item, .. } => item.leaf_mostly_distinct_nested(out),
+            Data::Struct { members, .. } => members.leaf_mostly_distinct(f64::INFINITY, out),
+            _ => out.push(false),
+        }
+    }
+
+    /// Distinct values over values (nulls count as values), 0 for booleans and empty columns.
+    fn distinct_ratio(&self) -> f64 {
+        use std::hash::{BuildHasher, Hash};
+        fn ratio<T: Hash>(values: impl ExactSizeIterator<Item = T>) -> f64 {
+            let n = values.len();
+            if n == 0 {
+                return 0.0;
+            }
+            let state = std::collections::hash_map::RandomState::new();
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            for v in values {
+                seen.insert(state.hash_one(v));
+            }
+            seen.len() as f64 / n as f64
+        }
+        fn bytes<O: OffsetSizeTrait>(b: &ByteValues<O>) -> f64 {
+            ratio(
+                b.offsets
+                    .windows(2)
+                    .map(|w| &b.data[w[0].as_usize()..w[1].as_usize()]),
+            )
+        }
+        match &self.data {
+            Data::Bool(_) | Data::List { .. } | Data::Struct { .. } => 0.0,
+            Data::I8(v) => ratio(v.iter()),
+            Data::I16(v) => ratio(v.iter()),
+            Data::I32(v) | Data::Date32(v) => ratio(v.iter()),
+            Data::I64(v) | Data::Timestamp { values: v, .. } => ratio(v.iter()),
+            Data::U8(v) => ratio(v.iter()),
+            Data::U16(v) => ratio(v.iter()),
+            Data::U32(v) => ratio(v.iter()),
+            Data::U64(v) => ratio(v.iter()),
+            Data::F32(v) => ratio(v.iter().map(|f| f.to_bits())),
+            Data::F64(v) => ratio(v.iter().map(|f| f.to_bits())),
+            Data::Decimal { values, .. } => ratio(values.iter()),
+            Data::Utf8(b) | Data::Binary(b) => bytes(b),
+            Data::LargeUtf8(b) | Data::LargeBinary(b) => bytes(b),
+        }
+    }
+
+    /// Reserves room for `rows` values (and `bytes` bytes of variable-width values).
+    fn reserve(&mut self, rows: usize, bytes: usize) {
+        match &mut self.data {
+            Data::I8(v) => v.reserve(rows),
+            Data::I16(v) => v.reserve(rows),
+            Data::I32(v) | Data::Date32(v) => v.reserve(rows),
+            Data::I64(v) | Data::Timestamp { values: v, .. } => v.reserve(rows),
+            Data::U8(v) => v.reserve(rows),
+            Data::U16(v) => v.reserve(rows),
+            Data::U32(v) => v.reserve(rows),
+            Data::U64(v) => v.reserve(rows),
+            Data::F32(v) => v.reserve(rows),
+            Data::F64(v) => v.reserve(rows),
+            Data::Decimal { values, .. } => values.reserve(rows),
+            Data::Utf8(b) | Data::Binary(b) => {
+                b.offsets.reserve(rows);
+                b.data.reserve(bytes);
+            }
+            Data::LargeUtf8(b) | Data::LargeBinary(b) => {
+                b.offsets.reserve(rows);
+                b.data.reserve(bytes);
+            }
+            // Nested and boolean columns grow as they go.
+            Data::Bool(_) | Data::List { .. } | Data::Struct { .. } => {}
+        }
+    }
+
+    /// Bytes of variable-width values (0 for other columns).
+    pub(crate) fn value_bytes(&self) -> usize {
+        match &self.data {
+            Data::Utf8(b) | Data::Binary(b) => b.data.len(),
+            Data::LargeUtf8(b) | Data::LargeBinary(b) => b.data.len(),
+            _ => 0,
+        }
     }
 
     /// An empty column of the same type.
@@ -797,6 +930,7 @@ impl Column {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn put_i64(&mut self, v: i64) -> Result<(), Misfit> {
         fn fit<T: TryFrom<i64>>(v: i64, col: &str) -> Result<T, Misfit> {
             T::try_from(v).map_err(|_| format!("{v} is out of range for {col}"))
@@ -825,7 +959,13 @@ impl Column {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn put_u64(&mut self, v: u64) -> Result<(), Misfit> {
+        if let Data::U64(x) = &mut self.data {
+            x.push(v);
+            self.valid();
+            return Ok(());
+        }
         if let Ok(i) = i64::try_from(v) {
             return self.put_i64(i);
         }

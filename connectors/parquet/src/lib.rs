@@ -55,6 +55,7 @@
 //! | `max_row_group_bytes` | none | most encoded bytes (estimated) per row group |
 //! | `data_page_size` | `1048576` | target bytes per data page (and dictionary page limit) |
 //! | `dictionary` | `true` | dictionary encoding |
+//! | `adaptive_dictionary` | `true` | no dictionary for columns of mostly distinct values (ids, timestamps), which gain nothing from one: a column 99% distinct in a part's first batch, or whose dictionary overflowed in an earlier row group |
 //! | `statistics` | `"page"` | `"none"`, `"chunk"` (per row group) or `"page"` (also the page index) |
 //! | `bloom_filter` | `[]` | columns with a bloom filter: `["user_id", "user.country"]` |
 //! | `bloom_filter_fpp` | `0.05` | their false-positive probability |
@@ -143,10 +144,10 @@ mod ser;
 mod writer;
 
 pub use options::{
-    Compression, ParquetOptions, Statistics, UnknownFields, DEFAULT_BATCH_SIZE,
-    DEFAULT_BLOOM_FILTER_FPP, DEFAULT_BROTLI_LEVEL, DEFAULT_COMPRESSION, DEFAULT_DATA_PAGE_SIZE,
-    DEFAULT_DICTIONARY, DEFAULT_GZIP_LEVEL, DEFAULT_MAX_ROW_GROUP_SIZE, DEFAULT_STATISTICS,
-    DEFAULT_UNKNOWN_FIELDS, DEFAULT_ZSTD_LEVEL,
+    Compression, ParquetOptions, Statistics, UnknownFields, DEFAULT_ADAPTIVE_DICTIONARY,
+    DEFAULT_BATCH_SIZE, DEFAULT_BLOOM_FILTER_FPP, DEFAULT_BROTLI_LEVEL, DEFAULT_COMPRESSION,
+    DEFAULT_DATA_PAGE_SIZE, DEFAULT_DICTIONARY, DEFAULT_GZIP_LEVEL, DEFAULT_MAX_ROW_GROUP_SIZE,
+    DEFAULT_STATISTICS, DEFAULT_UNKNOWN_FIELDS, DEFAULT_ZSTD_LEVEL,
 };
 pub use schema::{
     FieldConfig, SchemaConfig, TimestampUnit, TypeName, DEFAULT_LIST_ITEM_NAME,

@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_ROW_GROUP_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_DATA_PAGE_SIZE: usize = 1024 * 1024;
 /// Dictionary encoding is on by default.
 pub const DEFAULT_DICTIONARY: bool = true;
+/// Columns whose dictionary overflows stop using one in later files, by default.
+pub const DEFAULT_ADAPTIVE_DICTIONARY: bool = true;
 /// Default statistics: per page (with the page index), the most useful for readers.
 pub const DEFAULT_STATISTICS: Statistics = Statistics::Page;
 /// Default false-positive probability of bloom filters.
@@ -117,6 +119,11 @@ pub struct ParquetOptions {
     /// Dictionary encoding (falls back to plain per column chunk when the dictionary grows past
     /// the page size).
     pub dictionary: bool,
+    /// Columns of mostly distinct values (ids, timestamps) are written without a dictionary,
+    /// which for them only costs time and memory (it grows to its limit and falls back to plain
+    /// values, in every file of a partitioned lake): a column whose values in a part's first batch
+    /// are 99% distinct, or whose dictionary overflowed in an earlier row group of this sink.
+    pub adaptive_dictionary: bool,
     /// Which statistics are written.
     pub statistics: Statistics,
     /// Columns that get a bloom filter, by name (`user.id` for a struct member).
@@ -152,6 +159,7 @@ impl Default for ParquetOptions {
             max_row_group_bytes: None,
             data_page_size: DEFAULT_DATA_PAGE_SIZE,
             dictionary: DEFAULT_DICTIONARY,
+            adaptive_dictionary: DEFAULT_ADAPTIVE_DICTIONARY,
             statistics: DEFAULT_STATISTICS,
             bloom_filter: Vec::new(),
             bloom_filter_fpp: DEFAULT_BLOOM_FILTER_FPP,
@@ -199,6 +207,12 @@ impl ParquetOptions {
     /// Turns dictionary encoding on or off.
     pub fn with_dictionary(mut self, on: bool) -> Self {
         self.dictionary = on;
+        self
+    }
+
+    /// Turns the adaptive dictionary on or off.
+    pub fn with_adaptive_dictionary(mut self, on: bool) -> Self {
+        self.adaptive_dictionary = on;
         self
     }
 

@@ -237,6 +237,22 @@ impl<'a, 'r> ser::Serializer for RecordSerializer<'a, 'r> {
     }
 }
 
+/// A member's name: a struct's `&'static str` or a map key's text.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Static(&'static str),
+    Text(&'a str),
+}
+
+impl<'a> Key<'a> {
+    fn text(self) -> &'a str {
+        match self {
+            Key::Static(k) => k,
+            Key::Text(k) => k,
+        }
+    }
+}
+
 /// Appends `value` to the member `name` at row `row`. `prefix` is the struct's path (empty at the
 /// top level); `hint` where the next member is expected.
 #[allow(clippy::too_many_arguments)]
@@ -248,10 +264,15 @@ fn put_member<T: Serialize + ?Sized>(
     key: &mut String,
     prefix: &str,
     hint: &mut usize,
-    name: &str,
+    name: Key<'_>,
     value: &T,
 ) -> Result<(), RowError> {
-    let Some(i) = members.find(name, *hint) else {
+    let found = match name {
+        Key::Static(k) => members.find_static(k, *hint),
+        Key::Text(k) => members.find(k, *hint),
+    };
+    let name = name.text();
+    let Some(i) = found else {
         if prefix.is_empty() && rules.skip.iter().any(|s| s == name) {
             return Ok(());
         }
@@ -324,7 +345,7 @@ impl<'a, 'r> MembersSerializer<'a, 'r> {
     }
 
     #[inline]
-    fn member<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), RowError> {
+    fn member<T: Serialize + ?Sized>(&mut self, name: Key<'_>, value: &T) -> Result<(), RowError> {
         put_member(
             self.members,
             self.row,
@@ -352,7 +373,7 @@ impl ser::SerializeStruct for MembersSerializer<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), RowError> {
-        self.member(key, value)
+        self.member(Key::Static(key), value)
     }
 
     fn end(self) -> Result<(), RowError> {
@@ -372,7 +393,7 @@ impl ser::SerializeMap for MembersSerializer<'_, '_> {
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), RowError> {
         let name = std::mem::take(self.key);
-        let r = self.member(&name, value);
+        let r = self.member(Key::Text(&name), value);
         *self.key = name;
         r
     }
@@ -994,7 +1015,7 @@ impl<'a, 'r> NestedSerializer<'a, 'r> {
         })
     }
 
-    fn member<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), RowError> {
+    fn member<T: Serialize + ?Sized>(&mut self, name: Key<'_>, value: &T) -> Result<(), RowError> {
         let Column { path, data, .. } = &mut *self.col;
         let Data::Struct { members, .. } = data else {
             unreachable!("checked in new")
@@ -1030,7 +1051,7 @@ impl ser::SerializeStruct for NestedSerializer<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), RowError> {
-        self.member(key, value)
+        self.member(Key::Static(key), value)
     }
 
     fn end(self) -> Result<(), RowError> {
@@ -1050,7 +1071,7 @@ impl ser::SerializeMap for NestedSerializer<'_, '_> {
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), RowError> {
         let name = std::mem::take(self.key);
-        let r = self.member(&name, value);
+        let r = self.member(Key::Text(&name), value);
         *self.key = name;
         r
     }

@@ -9,7 +9,7 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
-use parquet::basic::Compression as ParquetCompression;
+use parquet::basic::{Compression as ParquetCompression, Encoding, PageType};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::SchemaDescriptor;
 use serde::Serialize;
@@ -34,6 +34,13 @@ const ROWS_COLUMN_MEMORY: usize = 160;
 const WRITER_BASE_MEMORY: usize = 10 * 1024;
 /// The same, per leaf column.
 const WRITER_COLUMN_MEMORY: usize = 512;
+/// Rows a part's first batch needs to judge whether a column's values are mostly distinct.
+const MIN_DISTINCT_SAMPLE: usize = 1024;
+/// Share of distinct values in the first batch above which a column gets no dictionary: ids and
+/// timestamps (1.0), or values drawn from a million (0.996 of 8192), not a hundred thousand
+/// (0.96), whose dictionary fits and pays.
+const MOSTLY_DISTINCT: f64 = 0.99;
+
 /// A zstd decompression context, which parquet makes for every column of an open row group
 /// (though a writer never decompresses).
 const ZSTD_DCTX_MEMORY: usize = 96_000;
@@ -116,6 +123,10 @@ struct Plan {
     dictionary: bool,
     /// Memory left by a dictionary that fell back, in tenths of its limit.
     fallback_tenths: usize,
+    /// Per leaf column, with `adaptive_dictionary`: its dictionary overflowed in a row group.
+    overflowed: Vec<std::sync::atomic::AtomicBool>,
+    /// The properties with some columns' dictionaries off, by which.
+    props_cache: std::sync::Mutex<std::collections::HashMap<Vec<bool>, WriterProperties>>,
 }
 
 impl Plan {
@@ -164,6 +175,14 @@ impl Plan {
             page_rows: props.data_page_row_count_limit(),
             page_bytes: options.data_page_size,
             dictionary: options.dictionary,
+            overflowed: if options.dictionary && options.adaptive_dictionary {
+                (0..descr.num_columns())
+                    .map(|_| std::sync::atomic::AtomicBool::new(false))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            props_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
             fallback_tenths: match options.compression {
                 crate::options::Compression::Gzip => 8,
                 _ => 16,
@@ -179,13 +198,65 @@ impl Plan {
         })
     }
 
-    fn open_writer(&self) -> Result<ArrowWriter<Vec<u8>>, Error> {
+    /// The properties of a new file: the configured ones, with dictionaries off for the columns
+    /// whose dictionary overflowed in an earlier row group.
+    fn file_props(&self, distinct: &[bool]) -> (WriterProperties, Vec<bool>) {
+        let off: Vec<bool> = self
+            .overflowed
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.load(Ordering::Relaxed) || distinct.get(i).copied().unwrap_or(false))
+            .collect();
+        if !off.iter().any(|o| *o) {
+            return (self.props.clone(), off);
+        }
+        let mut cache = self.props_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(props) = cache.get(&off) {
+            return (props.clone(), off);
+        }
+        let mut b = self.props.clone().into_builder();
+        for (i, o) in off.iter().enumerate() {
+            if *o {
+                b = b.set_column_dictionary_enabled(self.descr.column(i).path().clone(), false);
+            }
+        }
+        let props = b.build();
+        cache.insert(off.clone(), props.clone());
+        (props, off)
+    }
+
+    /// Learns from closed row groups which columns' dictionaries overflowed (fell back to plain
+    /// pages): their values are mostly distinct, so later files write them without one.
+    fn note_row_groups(&self, groups: &[parquet::file::metadata::RowGroupMetaData]) {
+        if self.overflowed.is_empty() {
+            return;
+        }
+        for g in groups {
+            for (i, c) in g.columns().iter().enumerate() {
+                let plain_data = c.page_encoding_stats().is_some_and(|stats| {
+                    stats.iter().any(|s| {
+                        matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
+                            && s.encoding == Encoding::PLAIN
+                    })
+                });
+                if plain_data && c.dictionary_page_offset().is_some() {
+                    if let Some(o) = self.overflowed.get(i) {
+                        o.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_writer(&self, distinct: &[bool]) -> Result<(ArrowWriter<Vec<u8>>, Vec<bool>), Error> {
+        let (props, off) = self.file_props(distinct);
         let options = ArrowWriterOptions::new()
-            .with_properties(self.props.clone())
+            .with_properties(props)
             .with_parquet_schema(self.descr.clone())
             .with_skip_arrow_metadata(true);
-        ArrowWriter::try_new_with_options(Vec::new(), self.schema.clone(), options)
-            .map_err(|e| parquet_error("open", e))
+        let w = ArrowWriter::try_new_with_options(Vec::new(), self.schema.clone(), options)
+            .map_err(|e| parquet_error("open", e))?;
+        Ok((w, off))
     }
 }
 
@@ -297,8 +368,10 @@ impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
             rows_memory: self.plan.rows_fixed,
             writer_memory: 0,
             rows_encoded: 0,
+            file_bytes_per_row_milli: 0,
             pending_base: self.plan.footer_base,
             value_sizes: Vec::new(),
+            dictionary_off: Vec::new(),
             _t: PhantomData,
         }
     }
@@ -337,8 +410,12 @@ pub struct ParquetWriter<T> {
     writer_memory: usize,
     /// Rows handed to the Parquet writer.
     rows_encoded: u64,
+    /// This file's encoded bytes per row in thousandths, once it has encoded rows.
+    file_bytes_per_row_milli: u64,
     /// The file's pending size without the rows not yet encoded.
     pending_base: usize,
+    /// Per leaf column: its dictionary is off in this file (it overflowed in an earlier one).
+    dictionary_off: Vec<bool>,
     /// The most bytes per row seen of each leaf column (with zstd or dictionaries).
     value_sizes: Vec<usize>,
     _t: PhantomData<fn(&T)>,
@@ -383,10 +460,30 @@ impl<T: Serialize> ParquetWriter<T> {
         if self.plan.zstd_level.is_some() || self.plan.dictionary {
             self.note_value_sizes();
         }
+        // A full batch: the part is busy, so the next batch gets its room at once.
+        let full = self.len >= self.plan.batch_size;
+        // Opening the file with its first batch in hand: a column whose values in it are nearly
+        // all distinct gets no dictionary (it could only grow past its limit and fall back).
+        let mut distinct = Vec::new();
+        if self.writer.is_none()
+            && !self.plan.overflowed.is_empty()
+            && self.len >= MIN_DISTINCT_SAMPLE.min(self.plan.batch_size)
+        {
+            self.rows
+                .leaf_mostly_distinct(MOSTLY_DISTINCT, &mut distinct);
+        }
+        let bytes: Vec<usize> = if full {
+            self.rows.columns.iter().map(|c| c.value_bytes()).collect()
+        } else {
+            Vec::new()
+        };
         let arrays = self
             .rows
             .finish()
             .map_err(|e| parquet_error("build batch", e))?;
+        if full {
+            self.rows.reserve(self.plan.batch_size, &bytes);
+        }
         let batch = RecordBatch::try_new_with_options(
             self.plan.schema.clone(),
             arrays,
@@ -395,21 +492,27 @@ impl<T: Serialize> ParquetWriter<T> {
         .map_err(|e| parquet_error("build batch", e))?;
         self.len = 0;
         if self.writer.is_none() {
-            self.writer = Some(self.plan.open_writer()?);
+            let (w, off) = self.plan.open_writer(&distinct)?;
+            self.writer = Some(w);
+            self.dictionary_off = off;
         }
         let w = self.writer.as_mut().expect("opened above");
+        let groups = w.flushed_row_groups().len();
         if w.in_progress_rows() + batch.num_rows() >= self.plan.max_row_group_size {
             reserve_for_row_group(w);
         }
         w.write(&batch).map_err(|e| parquet_error("write", e))?;
         // A row group may have closed: move its bytes out of the writer's buffer.
         w.sync().map_err(|e| parquet_error("write", e))?;
+        if w.flushed_row_groups().len() > groups {
+            self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
+        }
         self.rows_encoded += batch.num_rows() as u64;
         let encoded = (w.bytes_written() + w.in_progress_size()) as u64;
-        self.plan.bytes_per_row_milli.store(
-            (encoded * 1000 / self.rows_encoded).max(1),
-            Ordering::Relaxed,
-        );
+        self.file_bytes_per_row_milli = (encoded * 1000 / self.rows_encoded).max(1);
+        self.plan
+            .bytes_per_row_milli
+            .store(self.file_bytes_per_row_milli, Ordering::Relaxed);
         self.update_memory();
         Ok(())
     }
@@ -444,8 +547,10 @@ impl<T: Serialize> ParquetWriter<T> {
             Some(_) => self.plan.leaves * ZSTD_DCTX_MEMORY,
             None => 0,
         };
-        for &per_row in &self.value_sizes {
-            let fell_back = self.plan.dictionary && rows * per_row > page_bytes;
+        for (i, &per_row) in self.value_sizes.iter().enumerate() {
+            let dictionary =
+                self.plan.dictionary && !self.dictionary_off.get(i).copied().unwrap_or(false);
+            let fell_back = dictionary && rows * per_row > page_bytes;
             if fell_back {
                 total += page_bytes * self.plan.fallback_tenths / 10;
             }
@@ -453,8 +558,7 @@ impl<T: Serialize> ParquetWriter<T> {
                 continue;
             };
             // Dictionary-encoded pages hold small indices.
-            let dictionary = self.plan.dictionary && !fell_back;
-            let (fill_rows, page) = if dictionary {
+            let (fill_rows, page) = if dictionary && !fell_back {
                 (page_rows, page_rows.min(rows) * 3)
             } else if fell_back {
                 (0, page_bytes)
@@ -473,11 +577,9 @@ impl<T: Serialize> ParquetWriter<T> {
 
     /// Encoded bytes per row: this file's so far, or other files' before it has any.
     fn bytes_per_row_milli(&self) -> u64 {
-        match &self.writer {
-            Some(w) if self.rows_encoded > 0 => {
-                (w.bytes_written() + w.in_progress_size()) as u64 * 1000 / self.rows_encoded
-            }
-            _ => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
+        match self.file_bytes_per_row_milli {
+            0 => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
+            b => b,
         }
     }
 
@@ -509,7 +611,8 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
         self.append(record).map_err(WriteError::BadRecord)?;
         if self.len >= self.plan.batch_size {
             self.encode_rows()?;
-        } else {
+        } else if self.len % 64 == 0 || self.len.is_power_of_two() {
+            // Buffers grow at powers of two; between, the last 64 rows at most are not counted.
             self.rows_memory = self.plan.rows_fixed + self.rows.memory();
         }
         Ok(())
@@ -561,8 +664,10 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
         self.encode_rows()?;
         if let Some(w) = &mut self.writer {
             reserve_for_row_group(w);
+            let groups = w.flushed_row_groups().len();
             w.flush().map_err(|e| parquet_error("flush", e))?;
             w.sync().map_err(|e| parquet_error("flush", e))?;
+            self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
         }
         self.update_memory();
         Ok(())
@@ -570,10 +675,13 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
 
     fn finish(mut self: Box<Self>, out: &mut Vec<u8>) -> sink_core::Result<()> {
         self.encode_rows()?;
-        let w = match self.writer.take() {
+        let mut w = match self.writer.take() {
             Some(w) => w,
-            None => self.plan.open_writer()?,
+            None => self.plan.open_writer(&[])?.0,
         };
+        let groups = w.flushed_row_groups().len();
+        w.flush().map_err(|e| parquet_error("finish", e))?;
+        self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
         let bytes = w.into_inner().map_err(|e| parquet_error("finish", e))?;
         if out.is_empty() {
             *out = bytes;

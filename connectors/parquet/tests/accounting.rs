@@ -47,6 +47,9 @@ fn row(i: u64) -> Value {
            "e": "12.5", "f": [i, i + 1], "g": {"x": i, "y": "yy"}})
 }
 
+/// What is done to a writer after its rows.
+type Then = fn(&mut ParquetWriter<Value>, &mut Vec<u8>);
+
 /// Adds `rows` rows to each of `n` writers, then applies `then`; returns (allocated, reported)
 /// bytes per writer.
 fn measure(
@@ -108,7 +111,7 @@ fn reported_memory_matches_allocations() {
         .iter()
         .flat_map(|s| codecs.iter().map(move |c| (*s, *c)))
     {
-        let cases: [(&str, u64, fn(&mut ParquetWriter<Value>, &mut Vec<u8>)); 7] = [
+        let cases: [(&str, u64, Then); 7] = [
             ("nothing", 0, |_, _| {}),
             ("200 rows buffered", 200, |_, _| {}),
             ("2500 rows, row group open", 2500, |_, _| {}),
@@ -152,9 +155,16 @@ fn reported_memory_matches_allocations() {
 
 /// What an open part costs the process besides what its writer reports: the sink's part state
 /// (stream, names, maps). Not in the budget; measured here and stated in the crate docs.
-#[tokio::test(flavor = "current_thread")]
-async fn per_part_cost_outside_the_budget() {
+#[test]
+fn per_part_cost_outside_the_budget() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(per_part_cost());
+}
+
+async fn per_part_cost() {
     use sink_core::fs::{LocalTarget, LocalTargetOptions};
     use sink_core::sink::{Context, FieldBucketAssigner, FileSink, WriterContext};
     let schema: SchemaConfig = toml::from_str(SCHEMAS[0].1).unwrap();
