@@ -428,23 +428,11 @@ impl Members {
         }
     }
 
-    /// Appends, per leaf column, whether its buffered values are nearly all distinct (at least
-    /// `threshold` of them); nested and boolean leaves are never.
-    pub(crate) fn leaf_mostly_distinct(&self, threshold: f64, out: &mut Vec<bool>) {
+    /// Appends, per leaf column, the share of distinct values among its buffered values, or
+    /// `None` where not measured (nested and boolean leaves).
+    pub(crate) fn leaf_distinct(&self, out: &mut Vec<Option<f64>>) {
         for c in &self.columns {
-            match &c.data {
-                Data::List { item, .. } => {
-                    let mut inner = Vec::new();
-                    item.leaf_mostly_distinct_nested(&mut inner);
-                    out.extend(inner);
-                }
-                Data::Struct { members, .. } => {
-                    let mut inner = Vec::new();
-                    members.leaf_mostly_distinct(f64::INFINITY, &mut inner);
-                    out.extend(inner);
-                }
-                _ => out.push(c.distinct_ratio() >= threshold),
-            }
+            c.leaf_distinct(out);
         }
     }
 
@@ -528,11 +516,28 @@ impl Column {
         })
     }
 
-    fn leaf_mostly_distinct_nested(&self, out: &mut Vec<bool>) {
+    fn leaf_distinct(&self, out: &mut Vec<Option<f64>>) {
         match &self.data {
-            Data::List { item, .. } => item.leaf_mostly_distinct_nested(out),
-            Data::Struct { members, .. } => members.leaf_mostly_distinct(f64::INFINITY, out),
-            _ => out.push(false),
+            Data::List { item, .. } => item.leaf_distinct_nested(out),
+            Data::Struct { members, .. } => {
+                for c in &members.columns {
+                    c.leaf_distinct_nested(out);
+                }
+            }
+            Data::Bool(_) => out.push(None),
+            _ => out.push(Some(self.distinct_ratio())),
+        }
+    }
+
+    fn leaf_distinct_nested(&self, out: &mut Vec<Option<f64>>) {
+        match &self.data {
+            Data::List { item, .. } => item.leaf_distinct_nested(out),
+            Data::Struct { members, .. } => {
+                for c in &members.columns {
+                    c.leaf_distinct_nested(out);
+                }
+            }
+            _ => out.push(None),
         }
     }
 

@@ -34,6 +34,24 @@ const ROWS_COLUMN_MEMORY: usize = 160;
 const WRITER_BASE_MEMORY: usize = 10 * 1024;
 /// The same, per leaf column.
 const WRITER_COLUMN_MEMORY: usize = 512;
+/// The number of equally likely values that `n` draws would show `d` distinct of:
+/// `d = k (1 - e^(-n/k))`, solved by bisection; infinite when all are distinct.
+fn estimate_cardinality(n: f64, d: f64) -> f64 {
+    if d >= n - 0.5 {
+        return f64::INFINITY;
+    }
+    let (mut lo, mut hi) = (d.max(1.0), 1e12);
+    for _ in 0..100 {
+        let mid = (lo * hi).sqrt();
+        if mid * (1.0 - (-n / mid).exp()) < d {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
 /// Rows a part's first batch needs to judge whether a column's values are mostly distinct.
 const MIN_DISTINCT_SAMPLE: usize = 1024;
 /// Share of distinct values in the first batch above which a column gets no dictionary: ids and
@@ -372,6 +390,7 @@ impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
             pending_base: self.plan.footer_base,
             value_sizes: Vec::new(),
             dictionary_off: Vec::new(),
+            cardinality: Vec::new(),
             _t: PhantomData,
         }
     }
@@ -416,17 +435,34 @@ pub struct ParquetWriter<T> {
     pending_base: usize,
     /// Per leaf column: its dictionary is off in this file (it overflowed in an earlier one).
     dictionary_off: Vec<bool>,
+    /// Per leaf column: distinct values it draws from, estimated from the first batch (infinite
+    /// when unknown or all distinct).
+    cardinality: Vec<f64>,
     /// The most bytes per row seen of each leaf column (with zstd or dictionaries).
     value_sizes: Vec<usize>,
     _t: PhantomData<fn(&T)>,
 }
 
-impl<T> std::fmt::Debug for ParquetWriter<T> {
+impl<T: Serialize> std::fmt::Debug for ParquetWriter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParquetWriter")
             .field("buffered_rows", &self.len)
             .field("open", &self.writer.is_some())
             .field("memory", &(self.rows_memory + self.writer_memory))
+            .field(
+                "parquet_memory",
+                &self.writer.as_ref().map_or(0, |w| w.memory_size()),
+            )
+            .field(
+                "uncounted_by_parquet",
+                &self
+                    .writer
+                    .as_ref()
+                    .map_or(0, |w| self.hidden_memory(w.in_progress_rows())),
+            )
+            .field("dictionary_off", &self.dictionary_off)
+            .field("cardinality", &self.cardinality)
+            .field("value_sizes", &self.value_sizes)
             .finish()
     }
 }
@@ -466,11 +502,22 @@ impl<T: Serialize> ParquetWriter<T> {
         // all distinct gets no dictionary (it could only grow past its limit and fall back).
         let mut distinct = Vec::new();
         if self.writer.is_none()
-            && !self.plan.overflowed.is_empty()
+            && self.plan.dictionary
             && self.len >= MIN_DISTINCT_SAMPLE.min(self.plan.batch_size)
         {
-            self.rows
-                .leaf_mostly_distinct(MOSTLY_DISTINCT, &mut distinct);
+            let mut shares = Vec::with_capacity(self.plan.leaves);
+            self.rows.leaf_distinct(&mut shares);
+            let n = self.len as f64;
+            self.cardinality = shares
+                .iter()
+                .map(|s| s.map_or(f64::INFINITY, |s| estimate_cardinality(n, s * n)))
+                .collect();
+            if !self.plan.overflowed.is_empty() {
+                distinct = shares
+                    .iter()
+                    .map(|s| s.is_some_and(|s| s >= MOSTLY_DISTINCT))
+                    .collect();
+            }
         }
         let bytes: Vec<usize> = if full {
             self.rows.columns.iter().map(|c| c.value_bytes()).collect()
@@ -550,7 +597,14 @@ impl<T: Serialize> ParquetWriter<T> {
         for (i, &per_row) in self.value_sizes.iter().enumerate() {
             let dictionary =
                 self.plan.dictionary && !self.dictionary_off.get(i).copied().unwrap_or(false);
-            let fell_back = dictionary && rows * per_row > page_bytes;
+            // Distinct values expected in `rows` rows, from the first batch's count.
+            let k = self.cardinality.get(i).copied().unwrap_or(f64::INFINITY);
+            let distinct = if k.is_finite() {
+                k * (1.0 - (-(rows as f64) / k).exp())
+            } else {
+                rows as f64
+            };
+            let fell_back = dictionary && distinct * per_row as f64 > page_bytes as f64;
             if fell_back {
                 total += page_bytes * self.plan.fallback_tenths / 10;
             }
