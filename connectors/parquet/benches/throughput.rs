@@ -9,6 +9,12 @@
 //! Both include generating the events. Prints rows/s and MB/s (Parquet bytes out) of each run and
 //! the medians. `cargo bench -p connector-parquet --bench throughput`; `SPILLWAY_BENCH_EVENTS`
 //! (default 4,000,000) and `SPILLWAY_BENCH_RUNS` (default 5) change the size.
+//!
+//! `SPILLWAY_BENCH_ONLY=spillway|bare|discard|noop` runs one side alone (for `perf record`):
+//! `discard` is the job into a sink that drops records (the runtime and generator), `noop` the
+//! job into the file sink with a bulk writer that keeps nothing (adds the sink's own cost per
+//! record). `SPILLWAY_BENCH_DICTIONARY=0` turns dictionaries off on both sides;
+//! `SPILLWAY_BENCH_KEEP=1` keeps the output for inspection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
