@@ -13,5 +13,7 @@ pub mod fs;
 pub mod retry;
 pub mod runtime;
 pub mod sink;
+#[cfg(any(test, feature = "testing"))]
+pub mod test_support;
 
 pub use error::{Error, ErrorKind, Result};

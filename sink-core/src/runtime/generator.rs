@@ -176,8 +176,12 @@ impl GeneratorConfig {
             950..=977 => Behavior::Fav,
             _ => Behavior::Buy,
         };
-        let step_us = self.step.as_micros() as i128;
-        let ts = self.start_millis + ((event_id as i128 * step_us) / 1000) as i64;
+        let step_ns = self.step.as_nanos() as u64;
+        let offset_ms = match event_id.checked_mul(step_ns) {
+            Some(ns) => ns / 1_000_000,
+            None => (event_id as u128 * self.step.as_nanos() / 1_000_000) as u64,
+        };
+        let ts = self.start_millis.saturating_add(offset_ms as i64);
         Event {
             event_id,
             user_id: 1 + h % self.users,

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::job::BucketLoad;
 use super::source::{StreamRecord, SubtaskInfo};
 use crate::error::Result;
 use crate::sink::{
-    CommitReport, Context, DeadLetter, FileSink, FileSinkState, FileSinkWriter, WriteError,
+    CommitReport, Context, DeadLetter, FileSink, FileSinkState, FileSinkWriter, Next, WriteError,
     WriterContext,
 };
 
@@ -96,6 +97,17 @@ pub trait SinkWriter<T>: Send {
 
     /// Gauges and counters.
     fn metrics(&self) -> SinkMetrics;
+
+    /// The distinct buckets this writer wrote to (for the job's summary).
+    fn bucket_ids(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The `n` largest open parts (for status pages).
+    fn busiest_buckets(&self, n: usize) -> Vec<BucketLoad> {
+        let _ = n;
+        Vec::new()
+    }
 }
 
 fn states(restored: &[serde_json::Value], location: &str) -> Result<Vec<FileSinkState>> {
@@ -161,7 +173,12 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for FileSinkWriter<T> {
         };
         for (i, r) in records.iter().enumerate() {
             ctx.timestamp = r.timestamp;
-            match self.write(&r.value, &ctx).await {
+            let result = match self.write_sync(&r.value, &ctx) {
+                Ok(Next::Done) => Ok(()),
+                Ok(next) => self.finish_write(next, &r.value, &ctx).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(()) => {}
                 Err(WriteError::BadRecord(reason)) => rejected.push((i, reason)),
                 Err(WriteError::Fatal(e)) => return Err(e),
@@ -205,6 +222,21 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for FileSinkWriter<T> {
             buckets: self.buckets_seen() as u64,
             memory: self.memory() as u64,
         }
+    }
+
+    fn bucket_ids(&self) -> Vec<String> {
+        FileSinkWriter::bucket_ids(self)
+    }
+
+    fn busiest_buckets(&self, n: usize) -> Vec<BucketLoad> {
+        self.largest_open_parts(n)
+            .into_iter()
+            .map(|(bucket, bytes, records)| BucketLoad {
+                bucket,
+                bytes,
+                records,
+            })
+            .collect()
     }
 }
 

@@ -35,6 +35,7 @@
 //! with its states.
 
 mod assigner;
+pub mod bucketing;
 mod datetime;
 mod dead_letter;
 mod encoder;
@@ -50,8 +51,8 @@ pub use assigner::{
 pub use datetime::{java_to_strftime, CachedFormatter, DateTimeFormat, TimeZone, Unit};
 pub use dead_letter::{DeadLetter, DEFAULT_DEAD_LETTER_BUCKET};
 pub use encoder::{
-    BulkWriter, BulkWriterFactory, CsvEncoder, EncodeError, JsonLinesEncoder, RowEncoder,
-    SimpleStringEncoder,
+    BulkWriter, BulkWriterFactory, CsvEncoder, EncodeError, JsonLinesEncoder, PartEncoder,
+    PartStart, RowEncoder, SimpleStringEncoder,
 };
 pub use fields::{json_field, FieldAccess, FieldValue};
 pub use rolling::{
@@ -61,7 +62,7 @@ pub use rolling::{
 };
 pub use state::{FileSinkState, OpenPartState, PendingPart, FILE_SINK_STATE_VERSION};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -86,6 +87,15 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
 pub const DEFAULT_PART_PREFIX: &str = "part";
 /// Parts persisted or closed at once at a checkpoint.
 const IO_CONCURRENCY: usize = 32;
+/// Names a writer skips in a row, because a target says they are in use, before it gives up.
+const MAX_NAME_PROBES: u32 = 1_000_000;
+
+fn wall_clock_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Runs storage operations a few dozen at a time. The futures are boxed so that the compiler can
 /// prove the enclosing future `Send` (closures over borrowed iterators defeat its inference).
@@ -126,10 +136,12 @@ impl From<Error> for WriteError {
 /// Part file names: `{prefix}-{run}-{subtask}-{counter}{suffix}` (Flink's `OutputFileConfig`).
 ///
 /// The prefix defaults to `part`; the suffix to the format's (`.json`, `.csv`, `.parquet`).
+/// [Legacy names](OutputFileConfigBuilder::with_legacy_part_names) leave the run id out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFileConfig {
     part_prefix: String,
     part_suffix: Option<String>,
+    legacy_part_names: bool,
 }
 
 impl Default for OutputFileConfig {
@@ -137,6 +149,7 @@ impl Default for OutputFileConfig {
         OutputFileConfig {
             part_prefix: DEFAULT_PART_PREFIX.into(),
             part_suffix: None,
+            legacy_part_names: false,
         }
     }
 }
@@ -155,6 +168,11 @@ impl OutputFileConfig {
     /// The suffix, if set (otherwise the format's).
     pub fn part_suffix(&self) -> Option<&str> {
         self.part_suffix.as_deref()
+    }
+
+    /// True when names leave the run id out (`{prefix}-{subtask}-{counter}{suffix}`).
+    pub fn legacy_part_names(&self) -> bool {
+        self.legacy_part_names
     }
 
     fn validate(&self) -> Result<()> {
@@ -197,6 +215,29 @@ impl OutputFileConfigBuilder {
         self
     }
 
+    /// Names parts `{prefix}-{subtask}-{counter}{suffix}`, without the run id, as Flink 1.9's
+    /// `BucketingSink` did (`part-0-0`).
+    ///
+    /// Such names can already exist in the output (a previous job, an earlier run), so:
+    ///
+    /// * The target's `open` must refuse a name held by a published, pending or in-progress part
+    ///   with [`Error::NameInUse`] ([`LocalTarget`](crate::fs::LocalTarget) does); the writer then
+    ///   takes the next counter, as Flink's `BucketingSink` skipped existing names.
+    /// * On a start, [`FileSink::recover`] lists the unpublished parts named `{prefix}-{subtask}-…`
+    ///   and every writer starts its counter above the highest one of its subtask, so the names a
+    ///   run creates are always above anything that was there before it.
+    /// * Hence, after a restore, an unpublished part of subtask `s` that the checkpoint does not
+    ///   reference and whose counter is at least the checkpoint's counter of `s` was written by
+    ///   this job after the checkpoint: recovery deletes exactly those. Everything else (the
+    ///   leftovers of other jobs, of a run that crashed before its first checkpoint) is left alone.
+    ///
+    /// Two jobs must not write the same prefix into the same directories at the same time (as with
+    /// Flink).
+    pub fn with_legacy_part_names(mut self, legacy: bool) -> Self {
+        self.0.legacy_part_names = legacy;
+        self
+    }
+
     /// The config.
     pub fn build(self) -> OutputFileConfig {
         self.0
@@ -221,7 +262,7 @@ impl<R: 'static> Format<R> {
     }
 }
 
-type AssignerFactory<T> = Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>;
+pub(crate) type AssignerFactory<T> = Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>;
 
 /// Anything that can be a sink's target: a [`RecoverableWriter`] or a shared one.
 pub trait IntoTarget {
@@ -247,6 +288,9 @@ struct Shared<T> {
     policy: Arc<dyn RollingPolicy<T>>,
     prefix: String,
     suffix: String,
+    legacy_names: bool,
+    /// Legacy names: the least counter of each subtask, set by `recover` from the names in use.
+    counter_floors: std::sync::Mutex<BTreeMap<usize, u64>>,
     bucket_check_interval: Duration,
     write_buffer_size: usize,
     memory_budget: usize,
@@ -423,6 +467,8 @@ impl<T: 'static, K> FileSinkBuilder<T, K> {
                 policy,
                 prefix: self.output.part_prefix,
                 suffix,
+                legacy_names: self.output.legacy_part_names,
+                counter_floors: Default::default(),
                 bucket_check_interval: self.bucket_check_interval,
                 write_buffer_size: self.write_buffer_size.max(1),
                 memory_budget: self.memory_budget,
@@ -479,6 +525,8 @@ pub struct RecoveryReport {
     pub orphans_deleted: usize,
     /// Old copies removed (targets that resume by copying).
     pub handles_cleaned: usize,
+    /// Legacy names: unpublished parts left in place because this job did not write them.
+    pub foreign_left: usize,
 }
 
 /// What one [`FileSinkWriter::notify_checkpoint_complete`] published.
@@ -490,6 +538,8 @@ pub struct CommitReport {
     pub bytes: u64,
     /// Their records.
     pub records: u64,
+    /// For each published part, milliseconds from its close to its publication (wall clock).
+    pub commit_lags_ms: Vec<u64>,
 }
 
 impl<T: Send + 'static> FileSink<T> {
@@ -508,9 +558,23 @@ impl<T: Send + 'static> FileSink<T> {
         self.shared.format.is_bulk()
     }
 
-    /// The name prefix shared by every part of a run: `{prefix}-{run}-`.
+    /// The name prefix shared by every part of a run: `{prefix}-{run}-` (legacy names: `{prefix}-`).
     pub fn run_prefix(&self, run: &str) -> String {
-        format!("{}-{run}-", self.shared.prefix)
+        if self.shared.legacy_names {
+            format!("{}-", self.shared.prefix)
+        } else {
+            format!("{}-{run}-", self.shared.prefix)
+        }
+    }
+
+    /// Legacy names: the subtask and counter of a part named `{prefix}-{subtask}-{counter}…`.
+    fn legacy_name_counter(&self, file_name: &str) -> Option<(usize, u64)> {
+        let rest = file_name
+            .strip_prefix(self.shared.prefix.as_str())?
+            .strip_prefix('-')?;
+        let (subtask, rest) = rest.split_once('-')?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        Some((subtask.parse().ok()?, rest[..digits].parse().ok()?))
     }
 
     /// Once per restart, before any writer is created: deletes in-progress parts of this run that
@@ -533,13 +597,44 @@ impl<T: Send + 'static> FileSink<T> {
                     .chain(s.pending.iter().map(|p| &p.committable.data))
             })
             .collect();
+        // Legacy names: the checkpoint's counter of each subtask (see `with_legacy_part_names`).
+        let mut restored_next: BTreeMap<usize, u64> = BTreeMap::new();
+        for st in restored {
+            let c = restored_next.entry(st.subtask).or_default();
+            *c = (*c).max(st.next_counter);
+        }
+        let mut floors: BTreeMap<usize, u64> = BTreeMap::new();
         for item in target.list_in_progress(&self.run_prefix(run)).await? {
-            if !keep.iter().any(|d| target.same_in_progress(&item, d)) {
+            let referenced = keep.iter().any(|d| target.same_in_progress(&item, d));
+            let ours_after_checkpoint = if !self.shared.legacy_names {
+                true
+            } else {
+                match self.legacy_name_counter(item.path.file_name()) {
+                    None => false,
+                    Some((subtask, n)) => {
+                        let ours = restored_next.get(&subtask).is_some_and(|c| n >= *c);
+                        if referenced || !ours {
+                            let f = floors.entry(subtask).or_default();
+                            *f = (*f).max(n + 1);
+                        }
+                        ours
+                    }
+                }
+            };
+            if !referenced && ours_after_checkpoint {
                 tracing::info!(path = %item.path, "deleting in-progress part no checkpoint references");
                 target.delete_in_progress(&item).await?;
                 report.orphans_deleted += 1;
+            } else if !referenced {
+                tracing::info!(path = %item.path, "leaving an unpublished part this job did not write");
+                report.foreign_left += 1;
             }
         }
+        *self
+            .shared
+            .counter_floors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = floors;
         Ok(report)
     }
 
@@ -552,6 +647,13 @@ impl<T: Send + 'static> FileSink<T> {
         restored: Vec<FileSinkState>,
     ) -> Result<FileSinkWriter<T>> {
         let shared = self.shared.clone();
+        let floor = shared
+            .counter_floors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ctx.subtask)
+            .copied()
+            .unwrap_or(0);
         let mut w = FileSinkWriter {
             shared: Arc::clone(&shared),
             assigner: (self.assigner)(),
@@ -559,7 +661,12 @@ impl<T: Send + 'static> FileSink<T> {
             dead: Lane::new(Arc::new(OnCheckpointRollingPolicy::build()), ".json".into()),
             dead_format: Format::Row(Box::new(JsonLinesEncoder::<DeadLetter>::new())),
             core: Core {
-                next_counter: restored.iter().map(|s| s.next_counter).max().unwrap_or(0),
+                next_counter: restored
+                    .iter()
+                    .map(|s| s.next_counter)
+                    .max()
+                    .unwrap_or(0)
+                    .max(floor),
                 ctx,
                 untagged: Vec::new(),
                 pending: BTreeMap::new(),
@@ -606,6 +713,8 @@ struct PartFile<R> {
     bucket: String,
     stream: Box<dyn RecoverableStream>,
     bulk: Option<Box<dyn BulkWriter<R>>>,
+    /// The part's own encoder, for row formats that keep per-file state.
+    row: Option<Box<dyn PartEncoder<R>>>,
     buf: Vec<u8>,
     creation_time: i64,
     last_update_time: i64,
@@ -667,8 +776,92 @@ impl<R: 'static> PartFile<R> {
     }
 }
 
+/// The open parts of a lane, by bucket id.
+///
+/// Parts live in a slab indexed by a hash map (foldhash: fast on short keys, seeded per process),
+/// and the slot of the last part used is remembered: consecutive records nearly always go to the
+/// same bucket, and then finding the part costs one string comparison instead of a hash lookup.
+struct Parts<R> {
+    slots: Vec<Option<PartFile<R>>>,
+    free: Vec<usize>,
+    index: std::collections::HashMap<String, usize, foldhash::fast::RandomState>,
+    last: usize,
+}
+
+impl<R> Default for Parts<R> {
+    fn default() -> Self {
+        Parts {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: Default::default(),
+            last: 0,
+        }
+    }
+}
+
+impl<R> Parts<R> {
+    fn get_mut(&mut self, key: &str) -> Option<&mut PartFile<R>> {
+        let hit = matches!(self.slots.get(self.last), Some(Some(p)) if p.bucket == key);
+        if !hit {
+            self.last = *self.index.get(key)?;
+        }
+        self.slots[self.last].as_mut()
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<PartFile<R>> {
+        let i = self.index.remove(key)?;
+        self.free.push(i);
+        self.slots[i].take()
+    }
+
+    /// Adds a part under its bucket id, which must not have one.
+    fn insert(&mut self, part: PartFile<R>) -> &mut PartFile<R> {
+        debug_assert!(!self.index.contains_key(&part.bucket));
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(part.bucket.clone(), i);
+        self.last = i;
+        self.slots[i].insert(part)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &PartFile<R>> {
+        self.slots.iter().flatten()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut PartFile<R>> {
+        self.slots.iter_mut().flatten()
+    }
+
+    fn drain(&mut self) -> Vec<PartFile<R>> {
+        self.index.clear();
+        self.free.clear();
+        self.slots.drain(..).flatten().collect()
+    }
+
+    /// The bucket ids of the parts that satisfy `pred`.
+    fn keys_where(&self, mut pred: impl FnMut(&PartFile<R>) -> bool) -> Vec<String> {
+        self.iter()
+            .filter(|p| pred(p))
+            .map(|p| p.bucket.clone())
+            .collect()
+    }
+}
+
 struct Lane<R> {
-    parts: HashMap<String, PartFile<R>>,
+    parts: Parts<R>,
     policy: Arc<dyn RollingPolicy<R>>,
     suffix: String,
 }
@@ -676,7 +869,7 @@ struct Lane<R> {
 impl<R: Send + 'static> Lane<R> {
     fn new(policy: Arc<dyn RollingPolicy<R>>, suffix: String) -> Self {
         Lane {
-            parts: HashMap::new(),
+            parts: Parts::default(),
             policy,
             suffix,
         }
@@ -692,9 +885,22 @@ impl<R: Send + 'static> Lane<R> {
     ) -> std::result::Result<(), WriteError> {
         if let Some(part) = self.parts.get_mut(key) {
             if !self.policy.should_roll_on_event(&part.info(), record) {
-                return write_into(part, core, format, record, now).await;
+                encode_into(part, core, format, record, now)?;
+                return Ok(flush_if_full(part, core).await?);
             }
         }
+        self.open_and_write(core, format, key, record, now).await
+    }
+
+    /// Rolls the bucket's open part, if any, opens a new one and writes the record to it.
+    async fn open_and_write<T>(
+        &mut self,
+        core: &mut Core<T>,
+        format: &Format<R>,
+        key: &str,
+        record: &R,
+        now: i64,
+    ) -> std::result::Result<(), WriteError> {
         let bucket = RelPath::parse(key)
             .map_err(|e| WriteError::BadRecord(format!("bucket id {key:?}: {e}")))?;
         if let Some(old) = self.parts.remove(key) {
@@ -703,12 +909,14 @@ impl<R: Send + 'static> Lane<R> {
         let part = core
             .open_part(key, &bucket, format, &self.suffix, now)
             .await?;
-        let part = self.parts.entry(key.to_owned()).or_insert(part);
-        write_into(part, core, format, record, now).await
+        let part = self.parts.insert(part);
+        encode_into(part, core, format, record, now)?;
+        Ok(flush_if_full(part, core).await?)
     }
 }
 
-async fn write_into<T, R: 'static>(
+/// Encodes a record into an open part's buffer and keeps the memory account; no I/O.
+fn encode_into<T, R: 'static>(
     part: &mut PartFile<R>,
     core: &mut Core<T>,
     format: &Format<R>,
@@ -718,7 +926,11 @@ async fn write_into<T, R: 'static>(
     match (&mut part.bulk, format) {
         (None, Format::Row(enc)) => {
             let mark = part.buf.len();
-            if let Err(e) = enc.encode(record, &mut part.buf) {
+            let res = match &mut part.row {
+                None => enc.encode(record, &mut part.buf),
+                Some(pe) => pe.encode(record, part.stream.len() + mark as u64, &mut part.buf),
+            };
+            if let Err(e) = res {
                 part.buf.truncate(mark);
                 return Err(WriteError::BadRecord(e.0));
             }
@@ -735,12 +947,20 @@ async fn write_into<T, R: 'static>(
     }
     part.records += 1;
     part.last_update_time = now;
-    if part.buf.len() >= core.shared.write_buffer_size {
-        part.flush_buf().await?;
-    }
     let mem = part.memory();
     core.memory = core.memory + mem - part.mem;
     part.mem = mem;
+    Ok(())
+}
+
+/// Writes a part's buffer to its stream once it is full.
+async fn flush_if_full<T, R: 'static>(part: &mut PartFile<R>, core: &mut Core<T>) -> Result<()> {
+    if part.buf.len() >= core.shared.write_buffer_size {
+        part.flush_buf().await?;
+        let mem = part.memory();
+        core.memory = core.memory + mem - part.mem;
+        part.mem = mem;
+    }
     Ok(())
 }
 
@@ -761,10 +981,34 @@ impl<T> Core<T> {
     fn part_name(&mut self, suffix: &str) -> String {
         let n = self.next_counter;
         self.next_counter += 1;
-        format!(
-            "{}-{}-{}-{n}{suffix}",
-            self.shared.prefix, self.ctx.run, self.ctx.subtask
-        )
+        if self.shared.legacy_names {
+            format!("{}-{}-{n}{suffix}", self.shared.prefix, self.ctx.subtask)
+        } else {
+            format!(
+                "{}-{}-{}-{n}{suffix}",
+                self.shared.prefix, self.ctx.run, self.ctx.subtask
+            )
+        }
+    }
+
+    /// Opens a stream under the next free name: names the target says are in use are skipped.
+    async fn open_stream(
+        &mut self,
+        bucket: &RelPath,
+        suffix: &str,
+    ) -> Result<(RelPath, Box<dyn RecoverableStream>)> {
+        let mut skipped = 0;
+        loop {
+            let path = bucket.join(&self.part_name(suffix))?;
+            match self.shared.target.open(&path).await {
+                Ok(stream) => return Ok((path, stream)),
+                Err(Error::NameInUse { path: p, message }) if skipped < MAX_NAME_PROBES => {
+                    tracing::debug!(path = %p, %message, "part name in use; taking the next");
+                    skipped += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn open_part<R: 'static>(
@@ -775,13 +1019,31 @@ impl<T> Core<T> {
         suffix: &str,
         now: i64,
     ) -> Result<PartFile<R>> {
-        let name = self.part_name(suffix);
-        let path = bucket.join(&name)?;
-        let (bulk, buf) = match format {
-            Format::Row(enc) => (None, enc.header().map(<[u8]>::to_vec).unwrap_or_default()),
-            Format::Bulk(f) => (Some(f.create(bucket)?), Vec::new()),
+        let (path, stream) = self.open_stream(bucket, suffix).await?;
+        let (bulk, row, buf) = match format {
+            Format::Row(enc) => match enc.part_encoder(PartStart {
+                path: &path,
+                resumed_len: None,
+            }) {
+                Some(mut pe) => {
+                    let mut buf = Vec::new();
+                    pe.header(&mut buf);
+                    (None, Some(pe), buf)
+                }
+                None => (
+                    None,
+                    None,
+                    enc.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                ),
+            },
+            Format::Bulk(f) => match f.create(bucket) {
+                Ok(w) => (Some(w), None, Vec::new()),
+                Err(e) => {
+                    let _ = stream.discard().await;
+                    return Err(e);
+                }
+            },
         };
-        let stream = self.shared.target.open(&path).await?;
         self.stats.parts_opened += 1;
         if !self.buckets_seen.contains(key) {
             self.buckets_seen.insert(key.to_owned());
@@ -790,6 +1052,7 @@ impl<T> Core<T> {
             bucket: key.to_owned(),
             stream,
             bulk,
+            row,
             buf,
             creation_time: now,
             last_update_time: now,
@@ -812,6 +1075,7 @@ impl<T> Core<T> {
             bucket,
             committable,
             records,
+            closed_at: wall_clock_millis(),
         });
         Ok(())
     }
@@ -833,16 +1097,35 @@ impl<T> Core<T> {
         concurrently(commits).await?;
         let paths: Vec<RelPath> = parts.iter().map(|p| p.committable.path.clone()).collect();
         target.sync_commits(&paths).await?;
+        let now = wall_clock_millis();
         let report = CommitReport {
             files: parts.len() as u64,
             bytes: parts.iter().map(|p| p.committable.len).sum(),
             records: parts.iter().map(|p| p.records).sum(),
+            commit_lags_ms: parts
+                .iter()
+                .filter(|p| p.closed_at > 0)
+                .map(|p| now.saturating_sub(p.closed_at).max(0) as u64)
+                .collect(),
         };
         self.stats.files_committed += report.files;
         self.stats.bytes_committed += report.bytes;
         self.stats.records_committed += report.records;
         Ok(report)
     }
+}
+
+/// What is left of a write after [`FileSinkWriter::write_sync`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the record is in the part's buffer.
+    Done,
+    /// The bucket needs a new part (none open, or the open one rolls); the record is not written.
+    Open,
+    /// The record is written; the part's buffer is full and must go to its stream.
+    Flush,
+    /// The record is written; the subtask is over its memory budget.
+    Relieve,
 }
 
 /// One subtask's part of a [`FileSink`]: its buckets, open parts and pending parts.
@@ -863,20 +1146,77 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         record: &T,
         ctx: &Context,
     ) -> std::result::Result<(), WriteError> {
+        match self.write_sync(record, ctx)? {
+            Next::Done => Ok(()),
+            next => self.finish_write(next, record, ctx).await,
+        }
+    }
+
+    /// The part of [`write`](Self::write) that needs no I/O, which is nearly every record: the
+    /// bucket has an open part that does not roll, and the part's buffer has room. Returns what is
+    /// left to do, for [`finish_write`](Self::finish_write). Keeping this synchronous spares every
+    /// record the cost of moving a large future.
+    pub fn write_sync(
+        &mut self,
+        record: &T,
+        ctx: &Context,
+    ) -> std::result::Result<Next, WriteError> {
         self.scratch.clear();
         self.assigner
             .assign(record, ctx, &mut self.scratch)
             .map_err(|e| WriteError::BadRecord(e.0))?;
-        self.main
-            .write(
-                &mut self.core,
-                &self.shared.format,
-                &self.scratch,
-                record,
-                ctx.processing_time,
-            )
-            .await?;
+        let Some(part) = self.main.parts.get_mut(self.scratch.as_str()) else {
+            return Ok(Next::Open);
+        };
+        if self.main.policy.should_roll_on_event(&part.info(), record) {
+            return Ok(Next::Open);
+        }
+        encode_into(
+            part,
+            &mut self.core,
+            &self.shared.format,
+            record,
+            ctx.processing_time,
+        )?;
         self.core.stats.records_written += 1;
+        Ok(if part.buf.len() >= self.shared.write_buffer_size {
+            Next::Flush
+        } else if self.core.memory > self.shared.memory_budget {
+            Next::Relieve
+        } else {
+            Next::Done
+        })
+    }
+
+    /// Does the I/O [`write_sync`](Self::write_sync) left for `record` (which must be the record
+    /// just given to it).
+    pub async fn finish_write(
+        &mut self,
+        next: Next,
+        record: &T,
+        ctx: &Context,
+    ) -> std::result::Result<(), WriteError> {
+        match next {
+            Next::Done => return Ok(()),
+            Next::Open => {
+                self.main
+                    .open_and_write(
+                        &mut self.core,
+                        &self.shared.format,
+                        &self.scratch,
+                        record,
+                        ctx.processing_time,
+                    )
+                    .await?;
+                self.core.stats.records_written += 1;
+            }
+            Next::Flush => {
+                if let Some(part) = self.main.parts.get_mut(self.scratch.as_str()) {
+                    flush_if_full(part, &mut self.core).await?;
+                }
+            }
+            Next::Relieve => {}
+        }
         if self.core.memory > self.shared.memory_budget {
             self.relieve_memory().await?;
         }
@@ -906,13 +1246,10 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// every bucket check interval, so time-based rolls need no new record.
     pub async fn on_processing_time(&mut self, now: i64) -> Result<()> {
         let policy = Arc::clone(&self.main.policy);
-        let due: Vec<String> = self
+        let due = self
             .main
             .parts
-            .iter()
-            .filter(|(_, p)| policy.should_roll_on_processing_time(&p.info(), now))
-            .map(|(k, _)| k.clone())
-            .collect();
+            .keys_where(|p| policy.should_roll_on_processing_time(&p.info(), now));
         for key in due {
             if let Some(part) = self.main.parts.remove(&key) {
                 self.core.close_part(part).await?;
@@ -924,8 +1261,8 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// Rolls every open part, for the end of input or a stop: after the next checkpoint completes,
     /// nothing is left in progress.
     pub async fn close_all(&mut self) -> Result<()> {
-        let parts: Vec<PartFile<T>> = self.main.parts.drain().map(|(_, p)| p).collect();
-        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain().map(|(_, p)| p).collect();
+        let parts: Vec<PartFile<T>> = self.main.parts.drain();
+        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain();
         self.close_many(parts).await?;
         self.close_many(dead).await
     }
@@ -943,6 +1280,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
                 bucket,
                 committable,
                 records,
+                closed_at: wall_clock_millis(),
             });
         }
         Ok(())
@@ -955,19 +1293,16 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     pub async fn snapshot(&mut self, checkpoint_id: u64) -> Result<FileSinkState> {
         let shared = Arc::clone(&self.core.shared);
         let bulk = shared.format.is_bulk();
-        let roll: Vec<String> = self
+        let roll = self
             .main
             .parts
-            .iter()
-            .filter(|(_, p)| bulk || shared.policy.should_roll_on_checkpoint(&p.info()))
-            .map(|(k, _)| k.clone())
-            .collect();
+            .keys_where(|p| bulk || shared.policy.should_roll_on_checkpoint(&p.info()));
         let closing: Vec<PartFile<T>> = roll
             .iter()
             .filter_map(|k| self.main.parts.remove(k))
             .collect();
         self.close_many(closing).await?;
-        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain().map(|(_, p)| p).collect();
+        let dead: Vec<PartFile<DeadLetter>> = self.dead.parts.drain();
         self.close_many(dead).await?;
 
         let persists: Vec<BoxFuture<'_, Result<OpenPartState>>> = self
@@ -1043,10 +1378,18 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         if !shared.target.capabilities().resume_in_place {
             self.core.superseded_untagged.push(open.handle.clone());
         }
+        let row = match &shared.format {
+            Format::Row(enc) => enc.part_encoder(PartStart {
+                path: &open.handle.path,
+                resumed_len: Some(open.handle.len),
+            }),
+            Format::Bulk(_) => None,
+        };
         let part_of = |bucket: String| PartFile {
             bucket,
             stream,
             bulk: None,
+            row,
             buf: Vec::new(),
             creation_time: open.creation_time,
             last_update_time: open.last_update_time,
@@ -1063,7 +1406,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
             return self.core.close_part(part).await;
         }
         self.core.buckets_seen.insert(open.bucket.clone());
-        self.main.parts.insert(open.bucket, part);
+        self.main.parts.insert(part);
         Ok(())
     }
 
@@ -1073,7 +1416,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
             .main
             .parts
             .iter()
-            .map(|(k, p)| (p.mem, k.clone()))
+            .map(|p| (p.mem, p.bucket.clone()))
             .collect();
         order.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         // First write out buffers and flush bulk writers, largest first.
@@ -1124,6 +1467,24 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// Distinct buckets written by this writer.
     pub fn buckets_seen(&self) -> usize {
         self.core.buckets_seen.len()
+    }
+
+    /// The `n` open parts holding the most bytes: `(bucket, bytes, records)`.
+    pub fn largest_open_parts(&self, n: usize) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .main
+            .parts
+            .iter()
+            .map(|p| (p.bucket.clone(), p.size(), p.records))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+
+    /// The ids of the buckets written by this writer.
+    pub fn bucket_ids(&self) -> Vec<String> {
+        self.core.buckets_seen.iter().cloned().collect()
     }
 
     /// Counters.

@@ -1,0 +1,42 @@
+//! Support for tests that need an outside service (a broker, an S3 server, HDFS).
+//!
+//! A test asks [`service`] for the address in an environment variable. When the variable is set,
+//! the test runs. When it is not, the test is skipped with a message on the real standard error
+//! (visible even though the test harness captures `println!`), unless `SPILLWAY_REQUIRE_SERVICES`
+//! is set: then the test fails, so a CI run without its services cannot pass silently.
+//!
+//! ```
+//! let Some(brokers) = sink_core::test_support::service("SPILLWAY_TEST_KAFKA_BROKERS", "a Kafka broker") else {
+//!     return; // skipped, and said so
+//! };
+//! # let _ = brokers;
+//! ```
+
+use std::io::Write;
+
+/// The variable that makes a missing service a failure.
+pub const REQUIRE_SERVICES: &str = "SPILLWAY_REQUIRE_SERVICES";
+
+/// The value of `var`, or `None` after saying the calling test is skipped. Panics when
+/// `SPILLWAY_REQUIRE_SERVICES` is set and `var` is not.
+#[track_caller]
+pub fn service(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("a test")
+                .to_string();
+            let required = std::env::var(REQUIRE_SERVICES).is_ok_and(|v| !v.is_empty() && v != "0");
+            if required {
+                panic!("{test} needs {what}: set {var} (integration/test starts the services)");
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {test}: needs {what} ({var} is not set; integration/test starts the services)"
+            );
+            None
+        }
+    }
+}
