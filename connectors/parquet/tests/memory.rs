@@ -155,11 +155,11 @@ fn child_peak_rss(partitions: u32, records: u64) -> (u64, String) {
 /// the process costs besides the sink's buffers; the run with 10,000 partitions and 2 million
 /// records must stay under the budget plus that baseline plus an allowance for what the budget
 /// does not count: the sink's own state per open part (its stream, names and map entries: about
-/// 1.5 KiB measured in `tests/accounting.rs`, 2.5 KiB with the allocator's overhead) and 8 MiB
+/// 2.2 KiB measured in `tests/accounting.rs`, 3 KiB with the allocator's overhead) and 8 MiB
 /// for the flush in progress and the allocator's slack.
 #[test]
 fn peak_rss_with_10k_partitions() {
-    const PER_OPEN_PART: u64 = 2560;
+    const PER_OPEN_PART: u64 = 3072;
     const ALLOWANCE: u64 = 10_000 * PER_OPEN_PART + 8 * 1024 * 1024;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let (baseline, b_line) = child_peak_rss(10, 10_000);
