@@ -292,6 +292,14 @@ pub trait BulkWriter<T>: Send {
     /// Memory held by buffered records and produced bytes not yet taken.
     fn buffered_bytes(&self) -> usize;
 
+    /// Bytes that what was added and not yet taken will still add to the file, estimated: the
+    /// part's size for rolling policies is the bytes taken so far plus this. Defaults to
+    /// [`buffered_bytes`](Self::buffered_bytes); a format whose buffers are much larger (or
+    /// smaller) than their encoded form, such as Parquet's, estimates better.
+    fn pending_size(&self) -> usize {
+        self.buffered_bytes()
+    }
+
     /// Turns buffered records into output bytes now (closes a row group).
     fn flush(&mut self) -> crate::Result<()>;
 

@@ -729,7 +729,7 @@ impl<R: 'static> PartFile<R> {
     fn size(&self) -> u64 {
         self.stream.len()
             + self.buf.len() as u64
-            + self.bulk.as_ref().map_or(0, |b| b.buffered_bytes() as u64)
+            + self.bulk.as_ref().map_or(0, |b| b.pending_size() as u64)
     }
 
     fn info(&self) -> PartFileInfo<'_> {
