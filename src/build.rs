@@ -206,6 +206,12 @@ pub fn row_encoder<T: CliRecord>(s: &SinkSection) -> Result<Box<dyn RowEncoder<T
                 "sequence files are not a plain row encoder".into(),
             ))
         }
+        #[cfg(feature = "parquet")]
+        FormatName::Parquet => {
+            return Err(Error::Internal(
+                "parquet is a bulk format, not a row encoder".into(),
+            ))
+        }
         FormatName::Csv => {
             let csv = s.csv.as_ref().ok_or_else(|| {
                 Error::config(
@@ -417,6 +423,38 @@ pub fn sink_format<T: CliRecord>(s: &SinkSection) -> Result<SinkFormat<T>> {
                     SinkFormat::Bulk(Box::new(f))
                 }
             });
+        }
+    }
+    #[cfg(feature = "parquet")]
+    {
+        for (table, given) in [
+            ("sink.parquet", s.parquet.is_some()),
+            ("sink.schema", s.schema.is_some()),
+        ] {
+            if given && s.format != FormatName::Parquet {
+                return Err(Error::config(
+                    table,
+                    format!(
+                        "only applies to format = \"parquet\", not {:?}",
+                        s.format.to_string()
+                    ),
+                ));
+            }
+        }
+        if s.format == FormatName::Parquet {
+            let schema = s.schema.as_ref().ok_or_else(|| {
+                Error::config(
+                    "sink.schema",
+                    "format = \"parquet\" needs the columns: [sink.schema] with fields = [{ name = \"id\", type = \"int64\" }, ...]",
+                )
+            })?;
+            let options = s.parquet.clone().unwrap_or_default();
+            let factory =
+                connector_parquet::ParquetWriterFactory::<T>::for_serde_with_schema_config(
+                    schema, options,
+                )
+                .map_err(|e| prefix_field("sink", e))?;
+            return Ok(SinkFormat::Bulk(Box::new(factory)));
         }
     }
     row_encoder::<T>(s).map(SinkFormat::Row)

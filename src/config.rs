@@ -156,7 +156,7 @@ impl GeneratorSection {
 pub struct SinkSection {
     /// The output directory (or URL of a target).
     pub path: String,
-    /// `json` (JSON lines), `lines` (text) or `csv`.
+    /// `json` (JSON lines), `lines` (text), `csv`, `parquet` or `sequence-file`.
     pub format: FormatName,
     /// Part file name prefix. Default `part`.
     pub part_prefix: Option<String>,
@@ -184,6 +184,15 @@ pub struct SinkSection {
     #[cfg(feature = "sequencefile")]
     #[serde(default)]
     pub sequence_file: Option<connector_sequencefile::SequenceFileConfig>,
+    /// `[sink.parquet]`, for `format = "parquet"`: compression, row groups, dictionary,
+    /// statistics, bloom filters, dropped partition columns (see `connector_parquet`).
+    #[cfg(feature = "parquet")]
+    #[serde(default)]
+    pub parquet: Option<connector_parquet::ParquetOptions>,
+    /// `[sink.schema]`, the columns of a Parquet file: `fields = [{ name, type, ... }]`.
+    #[cfg(feature = "parquet")]
+    #[serde(default)]
+    pub schema: Option<connector_parquet::SchemaConfig>,
     /// `[sink.object_store]`: endpoint, region, credentials, part size... for an object-store
     /// `path` (see `connector_object_store` for every key).
     #[cfg(feature = "object-store")]
@@ -204,6 +213,9 @@ pub enum FormatName {
     /// Hadoop SequenceFile (`[sink.sequence_file]`).
     #[cfg(feature = "sequencefile")]
     SequenceFile,
+    /// Apache Parquet (`[sink.schema]`, `[sink.parquet]`).
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 impl fmt::Display for FormatName {
@@ -214,6 +226,8 @@ impl fmt::Display for FormatName {
             FormatName::Csv => "csv",
             #[cfg(feature = "sequencefile")]
             FormatName::SequenceFile => "sequence-file",
+            #[cfg(feature = "parquet")]
+            FormatName::Parquet => "parquet",
         })
     }
 }

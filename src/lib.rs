@@ -17,6 +17,9 @@ pub use connector_kafka as kafka;
 /// Object-store targets and checkpoint stores (feature `object-store`).
 #[cfg(feature = "object-store")]
 pub use connector_object_store as object_store;
+/// Apache Parquet output (feature `parquet`).
+#[cfg(feature = "parquet")]
+pub use connector_parquet as parquet;
 /// Hadoop SequenceFile output (feature `sequencefile`).
 #[cfg(feature = "sequencefile")]
 pub use connector_sequencefile as sequencefile;
