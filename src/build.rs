@@ -24,8 +24,8 @@ use sink_core::sink::{
 use sink_core::{Error, Result};
 
 use crate::config::{
-    BucketingSection, FormatName, Granularity, JobFile, RollingName, SinkSection, SourceSection,
-    TimeName,
+    BucketingSection, BucketingSinkSection, FormatName, Granularity, JobFile, RollingName,
+    SinkSection, SinkTable, SourceSection, TimeName,
 };
 
 /// What a record needs to go through every format and bucketing of the CLI.
@@ -391,6 +391,85 @@ pub fn file_sink<T: CliRecord>(
     ))
 }
 
+/// Builds the sink of `[sink]`, in either form, on `target`.
+pub fn sink<T: CliRecord>(table: &SinkTable, target: DynWriter) -> Result<(FileSink<T>, SinkPlan)> {
+    match table {
+        SinkTable::File(s) => file_sink(s, target),
+        SinkTable::Bucketing(b) => bucketing_sink(b, target),
+    }
+}
+
+/// Builds the sink of `[sink]` with `api = "bucketing"`: Flink 1.9's `BucketingSink`, as a
+/// facade over the same file sink.
+pub fn bucketing_sink<T: CliRecord>(
+    b: &BucketingSinkSection,
+    target: DynWriter,
+) -> Result<(FileSink<T>, SinkPlan)> {
+    use sink_core::sink::bucketing::{BucketerName, BucketingSink, StringWriter, WriterName};
+    let c = &b.config;
+    let legacy = c.apply(BucketingSink::<T>::with_target(target))?;
+    let rolling = {
+        let p = legacy.rolling_policy();
+        format!(
+            "BucketingSink: roll at {} bytes, after {}, or {:?} inactive (checked every {:?})",
+            p.batch_size,
+            p.batch_rollover_interval
+                .map_or("never".to_string(), |d| format!("{d:?}")),
+            p.inactive_bucket_threshold,
+            legacy.check_interval()
+        )
+    };
+    let (legacy, format) = match c.writer {
+        WriterName::String => (
+            legacy.writer(StringWriter::new()),
+            "StringWriter (lines)".to_string(),
+        ),
+        WriterName::SequenceFile => {
+            #[cfg(feature = "sequencefile")]
+            {
+                let cfg: connector_sequencefile::SequenceFileConfig = match &c.sequence_file {
+                    None => Default::default(),
+                    Some(v) => serde_json::from_value(v.clone())
+                        .map_err(|e| Error::config("sink.sequence_file", e.to_string()))?,
+                };
+                let w = connector_sequencefile::SequenceFileWriter::<T>::from_config(&cfg)
+                    .map_err(|e| prefix_field("sink.sequence_file", e.into()))?;
+                let desc = format!("SequenceFileWriter ({:?} compression)", cfg.compression)
+                    .to_lowercase();
+                (
+                    legacy.writer(
+                        w.into_format()
+                            .map_err(|e| prefix_field("sink.sequence_file", e.into()))?,
+                    ),
+                    desc,
+                )
+            }
+            #[cfg(not(feature = "sequencefile"))]
+            return Err(Error::config(
+                "sink.writer",
+                "\"sequence-file\" needs a build with the feature `sequencefile`",
+            ));
+        }
+    };
+    let bucketing = match c.bucketer {
+        BucketerName::BasePath => "BasePathBucketer (base path)".to_string(),
+        BucketerName::DateTime => format!(
+            "DateTimeBucketer {} on processing time ({})",
+            c.date_time_format,
+            c.timezone.as_deref().unwrap_or("UTC")
+        ),
+    };
+    let sink = legacy.build().map_err(|e| prefix_field("sink", e))?;
+    Ok((
+        sink,
+        SinkPlan {
+            format: format!("bucketing: {format}"),
+            bucketing,
+            rolling,
+        },
+    ))
+}
+
 /// A format: rows appended to open parts, or whole files from a bulk writer.
 pub enum SinkFormat<T> {
     /// A row format.
@@ -567,11 +646,14 @@ pub struct StorageOptions {
 
 impl StorageOptions {
     /// The options of `[sink.*]`.
-    pub fn of_sink(s: &SinkSection) -> Self {
+    pub fn of_sink(s: &SinkTable) -> Self {
         let _ = s;
         StorageOptions {
             #[cfg(feature = "object-store")]
-            object_store: s.object_store.clone(),
+            object_store: match s {
+                SinkTable::File(f) => f.object_store.clone(),
+                SinkTable::Bucketing(b) => b.object_store.clone(),
+            },
         }
     }
 
@@ -622,6 +704,30 @@ pub async fn target(path: &str, options: &StorageOptions) -> Result<DynWriter> {
         #[cfg(not(feature = "object-store"))]
         Location::ObjectStore(url) => Err(unsupported("sink.path", &url)),
         Location::Unsupported(s) => Err(unsupported("sink.path", &s)),
+    }
+}
+
+/// The target of `[sink]`: for `api = "bucketing"` on local disk, with Flink's legacy names of
+/// in-progress and pending parts (`_part-0-0.in-progress`, `_part-0-0.pending`).
+pub async fn sink_target(table: &SinkTable) -> Result<DynWriter> {
+    let options = StorageOptions::of_sink(table);
+    match (table, location(table.path())) {
+        (SinkTable::Bucketing(b), Location::Local(p)) => {
+            use sink_core::fs::{InProgressNaming, LegacyNaming};
+            let c = &b.config;
+            let naming = LegacyNaming {
+                in_progress_prefix: c.in_progress_prefix.clone(),
+                in_progress_suffix: c.in_progress_suffix.clone(),
+                pending_prefix: c.pending_prefix.clone(),
+                pending_suffix: c.pending_suffix.clone(),
+            };
+            Ok(Arc::new(
+                LocalTarget::new(p)?
+                    .with_naming(InProgressNaming::Legacy(naming))
+                    .map_err(|e| prefix_field("sink", e))?,
+            ))
+        }
+        _ => target(table.path(), &options).await,
     }
 }
 
@@ -742,14 +848,14 @@ pub fn validate(file: &JobFile) -> Result<Plan> {
         return Err(Error::config("job.name", "must not be empty"));
     }
     let checkpoint = file.checkpoint.to_config()?;
-    check_location("sink.path", &file.sink.path)?;
+    check_location("sink.path", file.sink.path())?;
     check_location("checkpoint.dir", &file.checkpoint.dir)?;
-    StorageOptions::of_sink(&file.sink).check("sink", &file.sink.path)?;
+    StorageOptions::of_sink(&file.sink).check("sink", file.sink.path())?;
     StorageOptions::of_checkpoint(&file.checkpoint).check("checkpoint", &file.checkpoint.dir)?;
     let (source, sink) = match &file.source {
         SourceSection::Generator(g) => {
             let c = g.to_config()?;
-            let (_, plan) = file_sink::<Event>(&file.sink, Arc::new(NoTarget))?;
+            let (_, plan) = sink::<Event>(&file.sink, Arc::new(NoTarget))?;
             let what = match (c.count, c.rate) {
                 (Some(n), _) => format!("generator: {n} events over {} splits", c.splits),
                 (None, Some(r)) => format!(
@@ -766,8 +872,7 @@ pub fn validate(file: &JobFile) -> Result<Plan> {
         #[cfg(feature = "kafka")]
         SourceSection::Kafka(k) => {
             let source = connector_kafka::KafkaSource::from_config(k)?;
-            let (_, plan) =
-                file_sink::<connector_kafka::KafkaRecord>(&file.sink, Arc::new(NoTarget))?;
+            let (_, plan) = sink::<connector_kafka::KafkaRecord>(&file.sink, Arc::new(NoTarget))?;
             let topics = match &k.topic_pattern {
                 Some(p) => format!("topics matching /{p}/"),
                 None => format!("topics {:?}", k.topics),
@@ -789,7 +894,7 @@ pub fn validate(file: &JobFile) -> Result<Plan> {
         job: file.job.name.clone(),
         source,
         sink,
-        path: file.sink.path.clone(),
+        path: file.sink.path().to_string(),
         checkpoint_dir: file.checkpoint.dir.clone(),
         checkpoint_interval: checkpoint.interval,
         parallelism: file.job.parallelism,
@@ -826,8 +931,8 @@ pub async fn run_with<T: CliRecord>(
     stop: impl Future<Output = ()> + Send,
     on_start: impl FnOnce(Arc<JobProgress>),
 ) -> Result<JobSummary> {
-    let target = target(&file.sink.path, &StorageOptions::of_sink(&file.sink)).await?;
-    let (sink, _) = file_sink::<T>(&file.sink, target)?;
+    let target = sink_target(&file.sink).await?;
+    let (sink, _) = sink::<T>(&file.sink, target)?;
     let store = checkpoint_store(
         &worker_checkpoint_dir(&file.checkpoint.dir, options.worker, options.workers),
         &StorageOptions::of_checkpoint(&file.checkpoint),
@@ -936,7 +1041,10 @@ mod tests {
     fn output_path_that_is_a_file_is_refused() {
         let f = tempfile::NamedTempFile::new().unwrap();
         let mut jf = file("");
-        jf.sink.path = f.path().join("sub").display().to_string();
+        let SinkTable::File(s) = &mut jf.sink else {
+            unreachable!()
+        };
+        s.path = f.path().join("sub").display().to_string();
         let err = validate(&jf).unwrap_err().to_string();
         assert!(
             err.starts_with("sink.path") && err.contains("not a directory"),

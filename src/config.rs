@@ -13,25 +13,142 @@ use sink_core::runtime::{BadRecordPolicy, CheckpointConfig, GeneratorConfig};
 use sink_core::{Error, Result};
 
 /// A whole job file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct JobFile {
     /// `[job]`
     pub job: JobSection,
     /// `[source]`
     pub source: SourceSection,
     /// `[sink]`
-    pub sink: SinkSection,
+    pub sink: SinkTable,
     /// `[checkpoint]`
     pub checkpoint: CheckpointSection,
 }
 
+/// The tables of a job file, with `[sink]` as `S`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJobFile<S> {
+    job: JobSection,
+    source: SourceSection,
+    sink: S,
+    checkpoint: CheckpointSection,
+}
+
+/// `[sink]`, in one of its two forms, chosen by `api`.
+#[derive(Clone, Debug)]
+pub enum SinkTable {
+    /// `api = "file"` (the default): Flink's `FileSink`.
+    File(Box<SinkSection>),
+    /// `api = "bucketing"`: Flink 1.9's `BucketingSink`, its settings under their names.
+    Bucketing(Box<BucketingSinkSection>),
+}
+
+/// `[sink]` with `api = "bucketing"`: Flink 1.9 `BucketingSink`'s keys (see
+/// `sink_core::sink::bucketing::BucketingSinkConfig`), plus the storage tables of `path`.
+#[derive(Clone, Debug)]
+pub struct BucketingSinkSection {
+    /// Every key of the legacy sink.
+    pub config: sink_core::sink::bucketing::BucketingSinkConfig,
+    /// `[sink.object_store]`.
+    #[cfg(feature = "object-store")]
+    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
+}
+
+impl SinkTable {
+    /// The output directory (or URL).
+    pub fn path(&self) -> &str {
+        match self {
+            SinkTable::File(s) => &s.path,
+            SinkTable::Bucketing(b) => &b.config.path,
+        }
+    }
+
+    /// The file-sink form, if it is that.
+    pub fn file(&self) -> Option<&SinkSection> {
+        match self {
+            SinkTable::File(s) => Some(s.as_ref()),
+            SinkTable::Bucketing(_) => None,
+        }
+    }
+}
+
+/// The sink APIs of `[sink] api`.
+const SINK_APIS: &str =
+    "\"file\" (Flink's FileSink, the default) or \"bucketing\" (Flink 1.9's BucketingSink)";
+
 impl JobFile {
     /// Parses a job file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config {
+        let syntax = |e: toml::de::Error| Error::Config {
             field: origin.to_string(),
             message: format!("\n{e}"),
+        };
+        let doc: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let api = doc
+            .get("sink")
+            .and_then(|s| s.get("api"))
+            .map(|a| a.as_str().map(str::to_string).ok_or(a.clone()));
+        match api {
+            None => Self::parse_file_form(text, origin, false),
+            Some(Ok(a)) if a == "file" => Self::parse_file_form(text, origin, true),
+            Some(Ok(a)) if a == "bucketing" => {
+                let raw: RawJobFile<toml::Table> = toml::from_str(text).map_err(syntax)?;
+                let mut t = raw.sink;
+                let in_sink = |e: toml::de::Error| Error::Config {
+                    field: format!("{origin}: [sink]"),
+                    message: e.message().to_string(),
+                };
+                #[cfg(feature = "object-store")]
+                let object_store = match t.remove("object_store") {
+                    None => None,
+                    Some(v) => Some(v.try_into().map_err(|e: toml::de::Error| Error::Config {
+                        field: format!("{origin}: [sink.object_store]"),
+                        message: e.message().to_string(),
+                    })?),
+                };
+                let config = toml::Value::Table(t).try_into().map_err(in_sink)?;
+                Ok(JobFile {
+                    job: raw.job,
+                    source: raw.source,
+                    sink: SinkTable::Bucketing(Box::new(BucketingSinkSection {
+                        config,
+                        #[cfg(feature = "object-store")]
+                        object_store,
+                    })),
+                    checkpoint: raw.checkpoint,
+                })
+            }
+            Some(Ok(a)) => Err(Error::config(
+                "sink.api",
+                format!("unknown API {a:?}: {SINK_APIS}"),
+            )),
+            Some(Err(v)) => Err(Error::config(
+                "sink.api",
+                format!("{v}: expected {SINK_APIS}"),
+            )),
+        }
+    }
+
+    fn parse_file_form(text: &str, origin: &str, drop_api: bool) -> Result<Self> {
+        let syntax = |e: toml::de::Error| Error::Config {
+            field: origin.to_string(),
+            message: format!("\n{e}"),
+        };
+        let raw: RawJobFile<SinkSection> = if drop_api {
+            let mut doc: toml::Table = toml::from_str(text).map_err(syntax)?;
+            if let Some(toml::Value::Table(s)) = doc.get_mut("sink") {
+                s.remove("api");
+            }
+            toml::Value::Table(doc).try_into().map_err(syntax)?
+        } else {
+            toml::from_str(text).map_err(syntax)?
+        };
+        Ok(JobFile {
+            job: raw.job,
+            source: raw.source,
+            sink: SinkTable::File(Box::new(raw.sink)),
+            checkpoint: raw.checkpoint,
         })
     }
 
@@ -528,7 +645,7 @@ dir = "ckpt"
         let f = JobFile::parse(MINIMAL, "t.toml").unwrap();
         assert_eq!(f.job.parallelism, 1);
         assert_eq!(f.job.on_bad_record, OnBadRecord::Fail);
-        assert!(f.sink.bucketing.is_none());
+        assert!(f.sink.file().unwrap().bucketing.is_none());
         let c = f.checkpoint.to_config().unwrap();
         assert_eq!(c.interval, Duration::from_secs(10));
         assert_eq!(c.retain, 3);

@@ -209,7 +209,7 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
             let summary = summary?;
             print!(
                 "{}",
-                report::summary(&file.job.name, &summary, &file.sink.path)
+                report::summary(&file.job.name, &summary, file.sink.path())
             );
             if let (Some(_), Some(linger)) = (&endpoint, http_linger) {
                 use std::io::Write as _;
