@@ -23,7 +23,7 @@ mod path;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use local::{LocalTarget, LocalTargetOptions};
+pub use local::{parse_temp_name, temp_name, LocalTarget, LocalTargetOptions, IN_PROGRESS_MARKER};
 pub use path::{RelPath, MAX_SEGMENT_BYTES};
 
 use std::fmt;

@@ -1,0 +1,178 @@
+//! [`HdfsCheckpointStore`]: checkpoint documents in an HDFS directory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hdfs_native::HdfsError;
+use sink_core::runtime::CheckpointStore;
+use sink_core::{Error, Result};
+use tokio::time::Instant;
+
+use crate::client::{describe, is_not_found, is_transient, Hdfs};
+use crate::location::{checkpoint_temp_name, HdfsLocation};
+use crate::options::{HdfsOptions, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY};
+
+/// Checkpoints (`job.json`, `chk-….json`) in an HDFS directory.
+///
+/// A [`put`](CheckpointStore::put) writes a hidden temporary file `.{name}.tmp-{uuid}`, syncs and
+/// closes it, then renames it over `name` with HDFS's atomic rename-with-overwrite (`rename2`
+/// with `OVERWRITE`): readers see the old document or the new one, never a part, and a crash at
+/// any point leaves the last complete document in place. Temporary files are hidden from
+/// [`list`](CheckpointStore::list).
+///
+/// ```no_run
+/// # async fn demo() -> sink_core::Result<()> {
+/// use connector_hdfs::{HdfsCheckpointStore, HdfsOptions};
+/// use sink_core::runtime::CheckpointStore;
+/// let store =
+///     HdfsCheckpointStore::connect("hdfs://127.0.0.1:9000/checkpoints/job-1", &HdfsOptions::default())
+///         .await?;
+/// store.put("job.json", b"{}".to_vec()).await?;
+/// assert_eq!(store.get("job.json").await?.as_deref(), Some(&b"{}"[..]));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HdfsCheckpointStore {
+    hdfs: Arc<Hdfs>,
+}
+
+impl fmt::Debug for HdfsCheckpointStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HdfsCheckpointStore")
+            .field("hdfs", &self.hdfs)
+            .finish()
+    }
+}
+
+impl fmt::Display for HdfsCheckpointStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.hdfs.location, f)
+    }
+}
+
+impl HdfsCheckpointStore {
+    /// Connects, creates the directory if missing and proves it writable (see
+    /// [`HdfsTarget::connect`](crate::HdfsTarget::connect) for the errors).
+    pub async fn connect(url: &str, options: &HdfsOptions) -> Result<Self> {
+        let location = HdfsLocation::parse(url)
+            .map_err(|e| Error::config("checkpoint.dir", e.to_string()))?;
+        let hdfs = Hdfs::new(location, options, "checkpoint.hdfs")?;
+        hdfs.probe_dir(hdfs.location.root(), options.connect_timeout())
+            .await?;
+        Ok(HdfsCheckpointStore { hdfs })
+    }
+
+    fn path(&self, name: &str) -> Result<String> {
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(Error::Internal(format!(
+                "bad checkpoint document name {name:?}"
+            )));
+        }
+        Ok(self.join(name))
+    }
+
+    fn join(&self, name: &str) -> String {
+        format!("{}/{name}", self.hdfs.location.root().trim_end_matches('/'))
+    }
+
+    async fn try_put(&self, tmp: &str, dest: &str, bytes: Bytes) -> std::result::Result<(), HdfsError> {
+        let client = &self.hdfs.client;
+        let mut w = client.create(tmp, &self.hdfs.write_options).await?;
+        let written = async {
+            w.write_bytes(bytes.clone()).await?;
+            w.hsync().await?;
+            w.close().await
+        }
+        .await;
+        if let Err(e) = written {
+            drop(w);
+            let _ = client.delete(tmp, false).await;
+            return Err(e);
+        }
+        match client.rename(tmp, dest, true).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The answer of a rename that happened may have been lost: then the temporary file
+                // is gone and the document has our length.
+                if let (Err(t), Ok(d)) = (client.get_file_info(tmp).await, client.get_file_info(dest).await) {
+                    if is_not_found(&t) && d.length == bytes.len() {
+                        return Ok(());
+                    }
+                }
+                let _ = client.delete(tmp, false).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for HdfsCheckpointStore {
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let dest = self.path(name)?;
+        let bytes = Bytes::from(bytes);
+        let deadline = self.hdfs.deadline();
+        let mut delay = INITIAL_RETRY_DELAY;
+        loop {
+            let tmp = self.join(&checkpoint_temp_name(name));
+            match self.try_put(&tmp, &dest, bytes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_transient(&e) && Instant::now() + delay < deadline => {
+                    tracing::warn!(path = %self.location(name), error = %describe(&e), "HDFS checkpoint write failed; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+                Err(e) => return Err(self.hdfs.error("write checkpoint", &dest, e)),
+            }
+        }
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.path(name)?;
+        self.hdfs
+            .retry("read", &p, || async {
+                let reader = match self.hdfs.client.read(&p).await {
+                    Ok(r) => r,
+                    Err(e) if is_not_found(&e) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                let bytes = reader.read_range(0, reader.file_length()).await?;
+                Ok(Some(bytes.to_vec()))
+            })
+            .await
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        let dir = self.hdfs.location.root().to_string();
+        let listed = self
+            .hdfs
+            .retry("list", &dir, || async {
+                match self.hdfs.client.list_status(&dir, false).await {
+                    Ok(l) => Ok(l),
+                    Err(e) if is_not_found(&e) => Ok(Vec::new()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        let mut out: Vec<String> = listed
+            .iter()
+            .filter(|s| !s.isdir)
+            .filter_map(|s| s.path.rsplit('/').next())
+            .filter(|n| !n.is_empty() && !n.starts_with('.'))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        let p = self.path(name)?;
+        self.hdfs.delete_file(&p).await
+    }
+
+    fn location(&self, name: &str) -> String {
+        format!("{}/{name}", self.hdfs.location.to_string().trim_end_matches('/'))
+    }
+}
