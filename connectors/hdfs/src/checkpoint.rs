@@ -64,6 +64,11 @@ impl HdfsCheckpointStore {
         Ok(HdfsCheckpointStore { hdfs })
     }
 
+    /// Counters of retries since this store was connected.
+    pub fn stats(&self) -> &crate::HdfsStats {
+        &self.hdfs.stats
+    }
+
     fn path(&self, name: &str) -> Result<String> {
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
             return Err(Error::Internal(format!(

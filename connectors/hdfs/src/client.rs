@@ -112,6 +112,27 @@ pub(crate) fn is_repairable(e: &HdfsError) -> bool {
     }
 }
 
+/// Counters of the exceptional paths, for tests and monitoring.
+#[derive(Debug, Default)]
+pub struct HdfsStats {
+    /// Namenode calls retried after a transient failure.
+    pub retries: std::sync::atomic::AtomicU64,
+    /// Leases recovered (resumes, repairs).
+    pub lease_recoveries: std::sync::atomic::AtomicU64,
+    /// Broken write pipelines repaired in place.
+    pub repairs: std::sync::atomic::AtomicU64,
+    /// Parts resumed by copying their persisted prefix.
+    pub resumes: std::sync::atomic::AtomicU64,
+    /// Bytes copied by resumes.
+    pub resumed_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl HdfsStats {
+    pub(crate) fn add(counter: &std::sync::atomic::AtomicU64, n: u64) {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A connection to one HDFS file system, shared by a target's streams and a checkpoint store.
 pub(crate) struct Hdfs {
     /// Does all the work.
@@ -125,6 +146,7 @@ pub(crate) struct Hdfs {
     pub retry_timeout: Duration,
     pub replay_buffer: u64,
     pub write_options: WriteOptions,
+    pub stats: HdfsStats,
 }
 
 impl fmt::Debug for Hdfs {
@@ -193,6 +215,7 @@ impl Hdfs {
             retry_timeout: options.retry_timeout(),
             replay_buffer: options.replay_buffer(),
             write_options,
+            stats: HdfsStats::default(),
         }))
     }
 
@@ -268,6 +291,7 @@ impl Hdfs {
                         error = %describe(&e),
                         "HDFS {op} failed; retrying in {delay:?}"
                     );
+                    HdfsStats::add(&self.stats.retries, 1);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
                     attempt += 1;
@@ -325,6 +349,7 @@ impl Hdfs {
     /// between asks double from 1 s to 8 s.
     pub async fn recover_lease(&self, abs: &str, deadline: Instant) -> Result<bool> {
         let mut pause = Duration::from_secs(1);
+        HdfsStats::add(&self.stats.lease_recoveries, 1);
         loop {
             let r = self
                 .retry_until("recover lease", abs, deadline, || async {

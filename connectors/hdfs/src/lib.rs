@@ -103,6 +103,7 @@ mod target;
 use std::sync::Arc;
 
 pub use checkpoint::HdfsCheckpointStore;
+pub use client::HdfsStats;
 pub use location::HdfsLocation;
 pub use options::{
     parse_size, HdfsOptions, CLIENT_DEFAULTS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLAY_BUFFER,

@@ -27,7 +27,9 @@ use sink_core::fs::{
 use sink_core::{Error, Result};
 use tokio::time::Instant;
 
-use crate::client::{describe, is_exists, is_not_found, is_repairable, is_transient, Hdfs};
+use crate::client::{
+    describe, is_exists, is_not_found, is_repairable, is_transient, Hdfs, HdfsStats,
+};
 use crate::location::{temp_of, HdfsLocation};
 use crate::options::{HdfsOptions, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY};
 
@@ -94,6 +96,11 @@ impl HdfsTarget {
     /// Where the parts go.
     pub fn location(&self) -> &HdfsLocation {
         &self.hdfs.location
+    }
+
+    /// Counters of retries, lease recoveries, repairs and resumes since this target was connected.
+    pub fn stats(&self) -> &HdfsStats {
+        &self.hdfs.stats
     }
 
     /// The hdfs-native client, to read what was written (tests, tools).
@@ -227,6 +234,8 @@ impl RecoverableWriter for HdfsTarget {
             return Err(gone());
         }
         let (temp_name, temp, writer) = self.copy_prefix(&handle.path, &old, handle.len).await?;
+        HdfsStats::add(&self.hdfs.stats.resumes, 1);
+        HdfsStats::add(&self.hdfs.stats.resumed_bytes, handle.len);
         Ok(Box::new(HdfsStream::new(
             Arc::clone(&self.hdfs),
             handle.path.clone(),
@@ -472,6 +481,7 @@ impl HdfsStream {
             skip = 0;
         }
         tracing::info!(path = %url, kept, rewritten = self.len - kept, "repaired the part");
+        HdfsStats::add(&self.hdfs.stats.repairs, 1);
         self.writer = Some(w);
         Ok(())
     }

@@ -197,6 +197,11 @@ async fn job_crashed_repeatedly_writes_every_event_exactly_once_as_hadoop_reads_
         .await
         .expect("a clean run after the crashes");
     assert!(summary.restored_from.is_some());
+    eprintln!("{:?}", target.stats());
+    assert!(
+        target.stats().resumes.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "no open part was resumed: the test did not test resumes"
+    );
     let chk = CheckpointManager::new(Arc::clone(&store), 3)
         .latest()
         .await

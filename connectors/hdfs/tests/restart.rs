@@ -82,6 +82,12 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
     eprintln!("{} checkpoints after the restart", progress.checkpoints_completed.load(Ordering::Relaxed) - before);
     let _ = stop_tx.send(());
     let summary = job.await.unwrap().expect("the job survives the restart");
+    let stats = target.stats();
+    eprintln!("{stats:?}");
+    assert!(
+        stats.repairs.load(Ordering::Relaxed) >= 1,
+        "the restart broke no write pipeline: the test did not test repairs"
+    );
     assert!(summary.records_committed > 0);
 
     let chk = CheckpointManager::new(Arc::clone(&store), 3)
