@@ -56,8 +56,7 @@ impl HdfsCheckpointStore {
     /// Connects, creates the directory if missing and proves it writable (see
     /// [`HdfsTarget::connect`](crate::HdfsTarget::connect) for the errors).
     pub async fn connect(url: &str, options: &HdfsOptions) -> Result<Self> {
-        let location = HdfsLocation::parse(url)
-            .map_err(|e| Error::config("checkpoint.dir", e.to_string()))?;
+        let location = HdfsLocation::parse_field(url, "checkpoint.dir")?;
         let hdfs = Hdfs::new(location, options, "checkpoint.hdfs")?;
         hdfs.probe_dir(hdfs.location.root(), options.connect_timeout())
             .await?;

@@ -125,6 +125,8 @@ pub struct HdfsStats {
     pub resumes: std::sync::atomic::AtomicU64,
     /// Bytes copied by resumes.
     pub resumed_bytes: std::sync::atomic::AtomicU64,
+    /// Syncs of open parts beyond the checkpoints' (to free the replay buffer).
+    pub extra_syncs: std::sync::atomic::AtomicU64,
 }
 
 impl HdfsStats {
@@ -147,6 +149,8 @@ pub(crate) struct Hdfs {
     pub replay_buffer: u64,
     pub write_options: WriteOptions,
     pub stats: HdfsStats,
+    /// Unsynced bytes all open parts keep for repairs, against `replay_buffer`.
+    pub replay_in_use: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Hdfs {
@@ -216,6 +220,7 @@ impl Hdfs {
             replay_buffer: options.replay_buffer(),
             write_options,
             stats: HdfsStats::default(),
+            replay_in_use: Default::default(),
         }))
     }
 

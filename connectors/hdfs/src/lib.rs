@@ -83,9 +83,9 @@
 //! (5 minutes) while the namenode is unreachable, in safe mode, or a standby. A write pipeline that
 //! breaks (a datanode restarted, or the namenode did while a block was being added) is repaired
 //! in place: the part's lease is recovered, the file is reopened for append at the length the
-//! datanodes kept, and the bytes written since the last sync are written again. For that, each open
-//! part keeps its unsynced bytes in memory, at most `replay_buffer` (8 MiB); when it holds more,
-//! the part syncs on its own. So a restart of HDFS makes the job wait and go on; only an outage
+//! datanodes kept, and the bytes written since the last sync are written again. For that, the open parts
+//! keep their unsynced bytes in memory, at most `replay_buffer` (64 MiB) for all parts of a target
+//! together; the part that writes past it syncs on its own. So a restart of HDFS makes the job wait and go on; only an outage
 //! longer than `retry_timeout` fails the job, which then restarts from its last checkpoint.
 //! `replay_buffer = 0` turns repairs off (less memory with very many open buckets; a broken
 //! pipeline then fails the job).

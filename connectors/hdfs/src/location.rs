@@ -62,6 +62,14 @@ impl HdfsLocation {
         })
     }
 
+    /// [`parse`](Self::parse), naming `field` (`sink.path`, `checkpoint.dir`) in errors.
+    pub fn parse_field(url: &str, field: &str) -> Result<Self> {
+        Self::parse(url).map_err(|e| match e {
+            Error::Config { message, .. } => Error::config(field, message),
+            e => e,
+        })
+    }
+
     /// The URL hdfs-native connects to: scheme and authority (`hdfs:///` for the configured
     /// `fs.defaultFS`).
     pub fn client_url(&self) -> String {
@@ -199,8 +207,8 @@ mod tests {
             let want = want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
             assert_eq!(got, want, "{url}");
         }
-        let err = HdfsLocation::parse("hdfs://nn:8020/a/../b").unwrap_err();
-        assert!(err.to_string().starts_with("path: "), "{err}");
+        let err = HdfsLocation::parse_field("hdfs://nn:8020/a/../b", "sink.path").unwrap_err();
+        assert!(err.to_string().starts_with("sink.path: \"hdfs://nn:8020/a/../b\": "), "{err}");
     }
 
     #[test]

@@ -12,9 +12,9 @@ pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 /// [`checkpoint_store_from_url`](crate::checkpoint_store_from_url) wait for the namenode before
 /// they report it unreachable: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes an open part keeps in memory to rewrite them after a failed write pipeline: 8 MiB. When
-/// more are unsynced, the part syncs (hsync) on its own.
-pub const DEFAULT_REPLAY_BUFFER: u64 = 8 << 20;
+/// Bytes the open parts of a target keep in memory, all together, to write them again after a
+/// write pipeline broke: 64 MiB. Past it, the part that writes syncs (hsync) on its own.
+pub const DEFAULT_REPLAY_BUFFER: u64 = 64 << 20;
 /// The first pause between two attempts of a failed namenode call: 200 ms, doubling up to
 /// [`MAX_RETRY_DELAY`].
 pub const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(200);
@@ -44,7 +44,7 @@ pub const CLIENT_DEFAULTS: &[(&str, &str)] = &[
 /// | `replication` | the namenode's (`dfs.replication`) | replicas of part files |
 /// | `retry_timeout` | `"5m"` ([`DEFAULT_RETRY_TIMEOUT`]) | how long an unreachable namenode, safe mode or a broken write pipeline is retried before the job fails |
 /// | `connect_timeout` | `"30s"` ([`DEFAULT_CONNECT_TIMEOUT`]) | how long the first contact waits for the namenode |
-/// | `replay_buffer` | `"8MiB"` ([`DEFAULT_REPLAY_BUFFER`]) | per open part: unsynced bytes kept to repair a broken write pipeline; `0` turns repairs off (a broken pipeline fails the job, which restarts from its checkpoint) |
+/// | `replay_buffer` | `"64MiB"` ([`DEFAULT_REPLAY_BUFFER`]) | unsynced bytes of all open parts of the target, kept to repair a broken write pipeline; past it a part syncs early; `0` turns repairs off (a broken pipeline fails the job, which restarts from its checkpoint) |
 ///
 /// ```
 /// use connector_hdfs::HdfsOptions;

@@ -3,7 +3,7 @@
 //! | step | what happens |
 //! | --- | --- |
 //! | open | create the hidden file `.{name}.inprogress.{uuid}` in the bucket's directory |
-//! | write | append to the file's write pipeline (and keep the bytes since the last sync, up to `replay_buffer`) |
+//! | write | append to the file's write pipeline (and keep the bytes since the last sync; all parts together at most `replay_buffer`) |
 //! | persist | `hsync`: every datanode of the pipeline has the bytes on disk, the namenode knows the length |
 //! | close for commit | close the file (the namenode completes its last block) |
 //! | commit | rename the hidden file to its final name (no overwrite); already renamed with the right length is success |
@@ -45,8 +45,8 @@ use crate::options::{HdfsOptions, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY};
 /// Calls to the namenode are retried with backoff for `retry_timeout` while it is unreachable or
 /// in safe mode. A broken write pipeline (a datanode or the namenode restarted) is repaired in
 /// place: the file's lease is recovered, the file reopened for append at the length the datanodes
-/// kept, and the bytes written since the last sync (kept in memory, at most `replay_buffer` per
-/// part) written again. So a restart of HDFS makes the job wait, not fail.
+/// kept, and the bytes written since the last sync (kept in memory, at most `replay_buffer` for
+/// all open parts of the target together) written again. So a restart of HDFS makes the job wait, not fail.
 ///
 /// ```no_run
 /// # async fn demo() -> sink_core::Result<()> {
@@ -86,7 +86,7 @@ impl HdfsTarget {
     /// cannot be reached within `connect_timeout`, or the directory and user when it is not
     /// writable.
     pub async fn connect(url: &str, options: &HdfsOptions) -> Result<Self> {
-        let location = HdfsLocation::parse(url)?;
+        let location = HdfsLocation::parse_field(url, "sink.path")?;
         let hdfs = Hdfs::new(location, options, "sink.hdfs")?;
         hdfs.probe_dir(hdfs.location.root(), options.connect_timeout())
             .await?;
@@ -409,6 +409,14 @@ impl HdfsStream {
         json!({ "temp": self.temp_name })
     }
 
+    fn release_replay(&mut self) {
+        self.replay.clear();
+        self.hdfs
+            .replay_in_use
+            .fetch_sub(self.replay_len, std::sync::atomic::Ordering::Relaxed);
+        self.replay_len = 0;
+    }
+
     fn repairs(&self) -> bool {
         self.hdfs.replay_buffer > 0
     }
@@ -503,9 +511,14 @@ impl HdfsStream {
             }
         }
         self.synced = self.len;
-        self.replay.clear();
-        self.replay_len = 0;
+        self.release_replay();
         Ok(())
+    }
+}
+
+impl Drop for HdfsStream {
+    fn drop(&mut self) {
+        self.release_replay();
     }
 }
 
@@ -531,6 +544,7 @@ impl RecoverableStream for HdfsStream {
         if self.repairs() {
             self.replay.push_back(bytes.clone());
             self.replay_len += bytes.len() as u64;
+            HdfsStats::add(&self.hdfs.replay_in_use, bytes.len() as u64);
         }
         self.len += bytes.len() as u64;
         let r = match self.writer() {
@@ -542,7 +556,13 @@ impl RecoverableStream for HdfsStream {
             let deadline = self.hdfs.deadline();
             self.repair("write", e, deadline).await?;
         }
-        if self.repairs() && self.replay_len >= self.hdfs.replay_buffer {
+        // One budget for all parts: a single busy part may use all of it; when many parts share
+        // it, the one that writes past it syncs.
+        if self.repairs()
+            && self.hdfs.replay_in_use.load(std::sync::atomic::Ordering::Relaxed)
+                >= self.hdfs.replay_buffer
+        {
+            HdfsStats::add(&self.hdfs.stats.extra_syncs, 1);
             self.sync().await?;
         }
         Ok(())
