@@ -142,6 +142,19 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("SPILLWAY_BENCH_ONLY").as_deref() == Ok("pipeline") {
+        // For profilers and experiments: the pipeline alone.
+        rt.block_on(async {
+            let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
+            for round in 0..rounds {
+                let (s, b) = pipeline(&format!("{base}/{round}"), events).await;
+                println!("spillway {:.0} rec/s ({:.1} MB/s)", events as f64 / s, b as f64 / s / 1e6);
+            }
+            let t = HdfsTarget::connect(&base, &HdfsOptions::default()).await.unwrap();
+            t.client().delete(t.location().root(), true).await.unwrap();
+        });
+        return;
+    }
     let chunks = encoded(events);
     let total: usize = chunks.iter().map(Bytes::len).sum();
     println!(
