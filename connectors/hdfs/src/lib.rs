@@ -55,7 +55,7 @@
 //! | --- | --- |
 //! | open | create `.{name}.inprogress.{uuid}` in the bucket's directory (hidden from Hive, Spark, Trino) |
 //! | persist (checkpoint) | `hsync`: the datanodes of the pipeline have the bytes on disk, the namenode records the length |
-//! | close for commit | close the file |
+//! | close for commit | `hsync`, then close the file |
 //! | commit | rename to the final name without overwrite; already renamed with the expected length is success; neither file is [`Error::Lost`](sink_core::Error::Lost) |
 //! | resume | recover the old file's lease, copy its first `len` bytes into a new hidden file, `hsync`, continue there |
 //! | cleanup | delete the old hidden file, once a newer checkpoint no longer references it |

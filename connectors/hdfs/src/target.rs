@@ -5,14 +5,14 @@
 //! | open | create the hidden file `.{name}.inprogress.{uuid}` in the bucket's directory |
 //! | write | append to the file's write pipeline (and keep the bytes since the last sync; all parts together at most `replay_buffer`) |
 //! | persist | `hsync`: every datanode of the pipeline has the bytes on disk, the namenode knows the length |
-//! | close for commit | close the file (the namenode completes its last block) |
+//! | close for commit | `hsync`, then close the file (the namenode completes its last block) |
 //! | commit | rename the hidden file to its final name (no overwrite); already renamed with the right length is success |
 //! | resume | recover the old file's lease, copy its first `len` bytes into a new hidden file, sync, continue there |
 //! | cleanup | delete the old hidden file once no checkpoint references it |
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -25,6 +25,8 @@ use sink_core::fs::{
     RelPath, ResumeHandle,
 };
 use sink_core::{Error, Result};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{
@@ -355,21 +357,27 @@ impl RecoverableWriter for HdfsTarget {
     }
 }
 
-/// An open hidden file on HDFS.
+/// Writes queued per open part between the sink and its writer task (of the sink's write buffer
+/// size each, 256 KiB by default).
+const QUEUED_WRITES: usize = 4;
+
+/// An open hidden file on HDFS: the sink's side. The hdfs-native writer lives in a task of its own
+/// ([`Core`]), so that checksums and packets are made while the sink encodes the next records.
 struct HdfsStream {
     hdfs: Arc<Hdfs>,
     path: RelPath,
     temp_name: String,
     temp: String,
-    /// `None` after a failure that could not be repaired.
-    writer: Option<FileWriter>,
-    /// Bytes written, durable or not.
     len: u64,
-    /// Bytes that are durable: synced, or in the file as closed by a lease recovery.
-    synced: u64,
-    /// The bytes `synced..len`, when repairs are on.
-    replay: VecDeque<Bytes>,
-    replay_len: u64,
+    tx: Option<mpsc::Sender<Cmd>>,
+    failure: Arc<Mutex<Option<Error>>>,
+    task: Option<JoinHandle<()>>,
+}
+
+enum Cmd {
+    Write(Bytes),
+    Sync(oneshot::Sender<Result<()>>),
+    Close(oneshot::Sender<Result<()>>),
 }
 
 impl fmt::Debug for HdfsStream {
@@ -377,8 +385,7 @@ impl fmt::Debug for HdfsStream {
         f.debug_struct("HdfsStream")
             .field("temp", &self.hdfs.location.url_of(&self.temp))
             .field("len", &self.len)
-            .field("synced", &self.synced)
-            .field("open", &self.writer.is_some())
+            .field("open", &self.tx.is_some())
             .finish()
     }
 }
@@ -392,21 +399,161 @@ impl HdfsStream {
         writer: FileWriter,
         len: u64,
     ) -> Self {
-        HdfsStream {
-            hdfs,
-            path,
-            temp_name,
-            temp,
+        let (tx, rx) = mpsc::channel(QUEUED_WRITES);
+        let failure = Arc::new(Mutex::new(None));
+        let core = Core {
+            hdfs: Arc::clone(&hdfs),
+            temp: temp.clone(),
             writer: Some(writer),
             len,
             synced: len,
             replay: VecDeque::new(),
             replay_len: 0,
+        };
+        let task = tokio::spawn(core.run(rx, Arc::clone(&failure)));
+        HdfsStream {
+            hdfs,
+            path,
+            temp_name,
+            temp,
+            len,
+            tx: Some(tx),
+            failure,
+            task: Some(task),
         }
     }
 
     fn data(&self) -> serde_json::Value {
         json!({ "temp": self.temp_name })
+    }
+
+    /// Why the writer task stopped.
+    fn failed(&mut self, op: &'static str) -> Error {
+        self.tx = None;
+        self.failure.lock().unwrap().take().unwrap_or_else(|| {
+            Error::storage(
+                &self.hdfs.location,
+                op,
+                self.hdfs.location.url_of(&self.temp),
+                "the part's writer failed earlier",
+            )
+        })
+    }
+
+    async fn send(&mut self, op: &'static str, cmd: Cmd) -> Result<()> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(self.failed(op));
+        };
+        if tx.send(cmd).await.is_err() {
+            return Err(self.failed(op));
+        }
+        Ok(())
+    }
+
+    async fn call(
+        &mut self,
+        op: &'static str,
+        make: impl FnOnce(oneshot::Sender<Result<()>>) -> Cmd,
+    ) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(op, make(tx)).await?;
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.failed(op)),
+        }
+    }
+}
+
+#[async_trait]
+impl RecoverableStream for HdfsStream {
+    async fn write(&mut self, buf: &[u8]) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.send("write", Cmd::Write(Bytes::copy_from_slice(buf)))
+            .await?;
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    async fn persist(&mut self) -> Result<ResumeHandle> {
+        self.call("sync", Cmd::Sync).await?;
+        Ok(ResumeHandle {
+            path: self.path.clone(),
+            len: self.len,
+            data: self.data(),
+        })
+    }
+
+    async fn close_for_commit(mut self: Box<Self>) -> Result<Committable> {
+        self.call("close", Cmd::Close).await?;
+        Ok(Committable {
+            path: self.path.clone(),
+            len: self.len,
+            data: self.data(),
+        })
+    }
+
+    async fn discard(mut self: Box<Self>) -> Result<()> {
+        // Stop the writer before deleting its file.
+        self.tx = None;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.hdfs.delete_file(&self.temp).await
+    }
+}
+
+/// The writer task's side of an open part: the hdfs-native writer, and what a repair needs.
+struct Core {
+    hdfs: Arc<Hdfs>,
+    temp: String,
+    /// `None` after a failure that could not be repaired.
+    writer: Option<FileWriter>,
+    /// Bytes written, durable or not.
+    len: u64,
+    /// Bytes that are durable: synced, or in the file as closed by a lease recovery.
+    synced: u64,
+    /// The bytes `synced..len`, when repairs are on.
+    replay: VecDeque<Bytes>,
+    replay_len: u64,
+}
+
+impl Core {
+    /// Serves the part until it is closed, fails, or the sink drops it (then the file stays in
+    /// progress, as after a crash).
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>, failure: Arc<Mutex<Option<Error>>>) {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Cmd::Write(bytes) => {
+                    if let Err(e) = self.write(bytes).await {
+                        // The sink learns it at its next call.
+                        *failure.lock().unwrap() = Some(e);
+                        return;
+                    }
+                }
+                Cmd::Sync(reply) => {
+                    let r = self.sync().await;
+                    let failed = r.is_err();
+                    let _ = reply.send(r);
+                    if failed {
+                        return;
+                    }
+                }
+                Cmd::Close(reply) => {
+                    let _ = reply.send(self.close().await);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn repairs(&self) -> bool {
+        self.hdfs.replay_buffer > 0
     }
 
     fn release_replay(&mut self) {
@@ -417,19 +564,94 @@ impl HdfsStream {
         self.replay_len = 0;
     }
 
-    fn repairs(&self) -> bool {
-        self.hdfs.replay_buffer > 0
-    }
-
     fn writer(&mut self) -> std::result::Result<&mut FileWriter, HdfsError> {
         self.writer.as_mut().ok_or_else(|| {
-            HdfsError::OperationFailed("the part's writer broke earlier and was not repaired".into())
+            HdfsError::OperationFailed(
+                "the part's writer broke earlier and was not repaired".into(),
+            )
         })
+    }
+
+    async fn write(&mut self, bytes: Bytes) -> Result<()> {
+        if self.repairs() {
+            self.replay.push_back(bytes.clone());
+            self.replay_len += bytes.len() as u64;
+            HdfsStats::add(&self.hdfs.replay_in_use, bytes.len() as u64);
+        }
+        self.len += bytes.len() as u64;
+        let r = match self.writer() {
+            Ok(w) => w.write_bytes(bytes).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            // The repair writes everything since the last sync, these bytes included.
+            let deadline = self.hdfs.deadline();
+            self.repair("write", e, deadline).await?;
+        }
+        // One budget for all parts: a single busy part may use all of it; when many parts share
+        // it, the one that writes past it syncs.
+        if self.repairs()
+            && self
+                .hdfs
+                .replay_in_use
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= self.hdfs.replay_buffer
+        {
+            HdfsStats::add(&self.hdfs.stats.extra_syncs, 1);
+            self.sync().await?;
+        }
+        Ok(())
+    }
+
+    /// hsync, repairing the pipeline if needed.
+    async fn sync(&mut self) -> Result<()> {
+        if self.len == self.synced && self.writer.is_some() {
+            return Ok(());
+        }
+        let deadline = self.hdfs.deadline();
+        loop {
+            let r = match self.writer() {
+                Ok(w) => w.hsync().await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => break,
+                Err(e) => self.repair("sync", e, deadline).await?,
+            }
+        }
+        self.synced = self.len;
+        self.release_replay();
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        // hsync first: a closed block is on the datanodes, but only a sync puts it on their disks.
+        self.sync().await?;
+        let deadline = self.hdfs.deadline();
+        loop {
+            let r = match self.writer() {
+                Ok(w) => w.close().await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => break,
+                Err(e) => self.repair("close", e, deadline).await?,
+            }
+        }
+        self.writer = None;
+        self.synced = self.len;
+        self.release_replay();
+        Ok(())
     }
 
     /// After `failure` of `op`: either repair the file so that it holds exactly `len` bytes and
     /// has an open writer again, or give up with the error.
-    async fn repair(&mut self, op: &'static str, failure: HdfsError, deadline: Instant) -> Result<()> {
+    async fn repair(
+        &mut self,
+        op: &'static str,
+        failure: HdfsError,
+        deadline: Instant,
+    ) -> Result<()> {
         self.writer = None;
         if !self.repairs() || !is_repairable(&failure) || Instant::now() >= deadline {
             return Err(self.hdfs.error(op, &self.temp, failure));
@@ -458,13 +680,18 @@ impl HdfsStream {
     async fn try_repair(&mut self, deadline: Instant) -> std::result::Result<(), RepairError> {
         let url = self.hdfs.location.url_of(&self.temp);
         if !self.hdfs.recover_lease(&self.temp, deadline).await? {
-            return Err(RepairError::Fatal(Error::lost(&url, "the in-progress file vanished")));
+            return Err(RepairError::Fatal(Error::lost(
+                &url,
+                "the in-progress file vanished",
+            )));
         }
         let kept = self
             .hdfs
             .stat_len(&self.temp, deadline)
             .await?
-            .ok_or_else(|| RepairError::Fatal(Error::lost(&url, "the in-progress file vanished")))?;
+            .ok_or_else(|| {
+                RepairError::Fatal(Error::lost(&url, "the in-progress file vanished"))
+            })?;
         if kept < self.synced || kept > self.len {
             return Err(RepairError::Fatal(Error::lost(
                 &url,
@@ -477,7 +704,13 @@ impl HdfsStream {
         let mut w = match self.hdfs.client.append(&self.temp).await {
             Ok(w) => w,
             Err(e) if is_repairable(&e) => return Err(RepairError::Retry(e)),
-            Err(e) => return Err(RepairError::Fatal(self.hdfs.error("append", &self.temp, e))),
+            Err(e) => {
+                return Err(RepairError::Fatal(self.hdfs.error(
+                    "append",
+                    &self.temp,
+                    e,
+                )))
+            }
         };
         let mut skip = (kept - self.synced) as usize;
         for chunk in &self.replay {
@@ -485,7 +718,9 @@ impl HdfsStream {
                 skip -= chunk.len();
                 continue;
             }
-            w.write_bytes(chunk.slice(skip..)).await.map_err(RepairError::Retry)?;
+            w.write_bytes(chunk.slice(skip..))
+                .await
+                .map_err(RepairError::Retry)?;
             skip = 0;
         }
         tracing::info!(path = %url, kept, rewritten = self.len - kept, "repaired the part");
@@ -493,30 +728,9 @@ impl HdfsStream {
         self.writer = Some(w);
         Ok(())
     }
-
-    /// hsync, repairing the pipeline if needed.
-    async fn sync(&mut self) -> Result<()> {
-        if self.len == self.synced && self.writer.is_some() {
-            return Ok(());
-        }
-        let deadline = self.hdfs.deadline();
-        loop {
-            let r = match self.writer() {
-                Ok(w) => w.hsync().await,
-                Err(e) => Err(e),
-            };
-            match r {
-                Ok(()) => break,
-                Err(e) => self.repair("sync", e, deadline).await?,
-            }
-        }
-        self.synced = self.len;
-        self.release_replay();
-        Ok(())
-    }
 }
 
-impl Drop for HdfsStream {
+impl Drop for Core {
     fn drop(&mut self) {
         self.release_replay();
     }
@@ -531,78 +745,5 @@ impl From<Error> for RepairError {
     fn from(e: Error) -> Self {
         // `Hdfs` helpers already retried transient errors until the deadline.
         RepairError::Fatal(e)
-    }
-}
-
-#[async_trait]
-impl RecoverableStream for HdfsStream {
-    async fn write(&mut self, buf: &[u8]) -> Result<()> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let bytes = Bytes::copy_from_slice(buf);
-        if self.repairs() {
-            self.replay.push_back(bytes.clone());
-            self.replay_len += bytes.len() as u64;
-            HdfsStats::add(&self.hdfs.replay_in_use, bytes.len() as u64);
-        }
-        self.len += bytes.len() as u64;
-        let r = match self.writer() {
-            Ok(w) => w.write_bytes(bytes).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            // The repair writes everything since the last sync, this buffer included.
-            let deadline = self.hdfs.deadline();
-            self.repair("write", e, deadline).await?;
-        }
-        // One budget for all parts: a single busy part may use all of it; when many parts share
-        // it, the one that writes past it syncs.
-        if self.repairs()
-            && self.hdfs.replay_in_use.load(std::sync::atomic::Ordering::Relaxed)
-                >= self.hdfs.replay_buffer
-        {
-            HdfsStats::add(&self.hdfs.stats.extra_syncs, 1);
-            self.sync().await?;
-        }
-        Ok(())
-    }
-
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    async fn persist(&mut self) -> Result<ResumeHandle> {
-        self.sync().await?;
-        Ok(ResumeHandle {
-            path: self.path.clone(),
-            len: self.len,
-            data: self.data(),
-        })
-    }
-
-    async fn close_for_commit(mut self: Box<Self>) -> Result<Committable> {
-        let deadline = self.hdfs.deadline();
-        loop {
-            let r = match self.writer() {
-                Ok(w) => w.close().await,
-                Err(e) => Err(e),
-            };
-            match r {
-                Ok(()) => break,
-                Err(e) => self.repair("close", e, deadline).await?,
-            }
-        }
-        self.writer = None;
-        Ok(Committable {
-            path: self.path.clone(),
-            len: self.len,
-            data: self.data(),
-        })
-    }
-
-    async fn discard(mut self: Box<Self>) -> Result<()> {
-        self.writer = None;
-        self.hdfs.delete_file(&self.temp).await
     }
 }
