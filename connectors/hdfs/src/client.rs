@@ -151,6 +151,10 @@ pub(crate) struct Hdfs {
     pub stats: HdfsStats,
     /// Unsynced bytes all open parts keep for repairs, against `replay_buffer`.
     pub replay_in_use: std::sync::atomic::AtomicU64,
+    /// Parts closed by this process and not yet committed: where their background close stands.
+    pub closing: std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::watch::Receiver<crate::target::CloseState>>,
+    >,
 }
 
 impl fmt::Debug for Hdfs {
@@ -221,6 +225,7 @@ impl Hdfs {
             write_options,
             stats: HdfsStats::default(),
             replay_in_use: Default::default(),
+            closing: Default::default(),
         }))
     }
 

@@ -25,7 +25,7 @@ use sink_core::fs::{
     RelPath, ResumeHandle,
 };
 use sink_core::{Error, Result};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -252,55 +252,31 @@ impl RecoverableWriter for HdfsTarget {
         let temp = self.temp_abs(&committable.path, &committable.data)?;
         let dest = self.hdfs.location.path(&committable.path);
         let want = committable.len;
-        let url = |p: &str| self.hdfs.location.url_of(p);
         let deadline = self.hdfs.deadline();
-        loop {
-            let temp_len = self.hdfs.stat_len(&temp, deadline).await?;
-            let dest_len = self.hdfs.stat_len(&dest, deadline).await?;
-            match (temp_len, dest_len) {
-                (None, Some(n)) if n == want => return Ok(()), // committed before
-                (None, Some(n)) => {
-                    return Err(Error::lost(
-                        url(&dest),
-                        format!("already exists with {n} bytes, expected {want}: another job may write here"),
-                    ))
-                }
-                (None, None) => {
-                    return Err(Error::lost(
-                        url(&dest),
-                        format!("neither the part nor its in-progress file {} exists", url(&temp)),
-                    ))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(Error::lost(
-                        url(&dest),
-                        "a file with this name already exists; refusing to replace it (another job may write here)",
-                    ))
-                }
-                (Some(n), None) if n != want => {
-                    return Err(Error::lost(
-                        url(&temp),
-                        format!("in-progress file has {n} bytes, the committable recorded {want}"),
-                    ))
-                }
-                (Some(_), None) => {}
+        // A part closed by this process may still be closing: wait for it. One closed by another
+        // (a crashed) process may still be open: recover its lease, which closes it at its synced
+        // length (and is one cheap call for a closed file).
+        let local = self.hdfs.closing.lock().unwrap().get(&temp).cloned();
+        let closed = match local {
+            Some(mut state) => {
+                let _ = tokio::time::timeout_at(
+                    deadline,
+                    state.wait_for(|s| *s != CloseState::Closing),
+                )
+                .await;
+                let state = *state.borrow();
+                state == CloseState::Closed
             }
-            let renamed = self
-                .hdfs
-                .retry_until("rename", &temp, deadline, || async {
-                    match self.hdfs.client.rename(&temp, &dest, false).await {
-                        Ok(()) => Ok(true),
-                        // The state changed under us (an earlier attempt whose answer was lost):
-                        // look again.
-                        Err(e) if is_not_found(&e) || is_exists(&e) => Ok(false),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await?;
-            if renamed {
-                return Ok(());
-            }
+            None => false,
+        };
+        if !closed {
+            self.hdfs.recover_lease(&temp, deadline).await?;
         }
+        let result = self.rename_into_place(&temp, &dest, want, deadline).await;
+        if result.is_ok() {
+            self.hdfs.closing.lock().unwrap().remove(&temp);
+        }
+        result
     }
 
     async fn cleanup(&self, handle: &ResumeHandle) -> Result<()> {
@@ -347,12 +323,73 @@ impl RecoverableWriter for HdfsTarget {
 
     async fn delete_in_progress(&self, item: &InProgress) -> Result<()> {
         let temp = self.temp_abs(&item.path, &item.data)?;
+        self.hdfs.closing.lock().unwrap().remove(&temp);
         self.hdfs.delete_file(&temp).await
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             resume_in_place: false,
+        }
+    }
+}
+
+impl HdfsTarget {
+    /// Renames a closed in-progress file to its final name, idempotently.
+    async fn rename_into_place(
+        &self,
+        temp: &str,
+        dest: &str,
+        want: u64,
+        deadline: Instant,
+    ) -> Result<()> {
+        let url = |p: &str| self.hdfs.location.url_of(p);
+        loop {
+            let temp_len = self.hdfs.stat_len(temp, deadline).await?;
+            let dest_len = self.hdfs.stat_len(dest, deadline).await?;
+            match (temp_len, dest_len) {
+                (None, Some(n)) if n == want => return Ok(()), // committed before
+                (None, Some(n)) => {
+                    return Err(Error::lost(
+                        url(dest),
+                        format!("already exists with {n} bytes, expected {want}: another job may write here"),
+                    ))
+                }
+                (None, None) => {
+                    return Err(Error::lost(
+                        url(dest),
+                        format!("neither the part nor its in-progress file {} exists", url(temp)),
+                    ))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::lost(
+                        url(dest),
+                        "a file with this name already exists; refusing to replace it (another job may write here)",
+                    ))
+                }
+                (Some(n), None) if n != want => {
+                    return Err(Error::lost(
+                        url(temp),
+                        format!("in-progress file has {n} bytes, the committable recorded {want}"),
+                    ))
+                }
+                (Some(_), None) => {}
+            }
+            let renamed = self
+                .hdfs
+                .retry_until("rename", temp, deadline, || async {
+                    match self.hdfs.client.rename(temp, dest, false).await {
+                        Ok(()) => Ok(true),
+                        // The state changed under us (an earlier attempt whose answer was lost):
+                        // look again.
+                        Err(e) if is_not_found(&e) || is_exists(&e) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await?;
+            if renamed {
+                return Ok(());
+            }
         }
     }
 }
@@ -504,6 +541,7 @@ impl RecoverableStream for HdfsStream {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.hdfs.closing.lock().unwrap().remove(&self.temp);
         self.hdfs.delete_file(&self.temp).await
     }
 }
@@ -545,7 +583,29 @@ impl Core {
                     }
                 }
                 Cmd::Close(reply) => {
-                    let _ = reply.send(self.close().await);
+                    // Durable first; the sink may go on once the bytes are synced.
+                    if let Err(e) = self.sync().await {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                    // Closing waits for the namenode to see the last block, often 500 ms
+                    // (hdfs-native polls `complete` every 500 ms): done here, while the sink
+                    // goes on; `commit` waits for it.
+                    let (done, state) = watch::channel(CloseState::Closing);
+                    self.hdfs
+                        .closing
+                        .lock()
+                        .unwrap()
+                        .insert(self.temp.clone(), state);
+                    let _ = reply.send(Ok(()));
+                    let state = match self.close().await {
+                        Ok(()) => CloseState::Closed,
+                        Err(e) => {
+                            tracing::warn!(path = %self.hdfs.location.url_of(&self.temp), error = %e, "closing a part failed; its commit will recover it");
+                            CloseState::Failed
+                        }
+                    };
+                    let _ = done.send(state);
                     return;
                 }
             }
@@ -624,9 +684,9 @@ impl Core {
         Ok(())
     }
 
+    /// Closes the file (after [`sync`](Self::sync): a closed block is on the datanodes, but only
+    /// a sync puts it on their disks).
     async fn close(&mut self) -> Result<()> {
-        // hsync first: a closed block is on the datanodes, but only a sync puts it on their disks.
-        self.sync().await?;
         let deadline = self.hdfs.deadline();
         loop {
             let r = match self.writer() {
@@ -734,6 +794,14 @@ impl Drop for Core {
     fn drop(&mut self) {
         self.release_replay();
     }
+}
+
+/// Where the background close of a part stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CloseState {
+    Closing,
+    Closed,
+    Failed,
 }
 
 enum RepairError {

@@ -62,6 +62,40 @@ async fn resume_cuts_bytes_written_after_persist_while_the_writer_still_holds_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_of_a_part_a_crashed_process_left_open_recovers_it_first() {
+    let Some(url) = hdfs_url() else { return };
+    let target = Checked(
+        HdfsTarget::connect(&unique_dir(&url, "open-commit"), &options())
+            .await
+            .unwrap(),
+    );
+    // What a process that crashed after close_for_commit (synced) but before the namenode
+    // completed the file leaves: a synced in-progress file, still open under its lease.
+    let path = RelPath::parse("part-y-0-0.txt").unwrap();
+    let temp = format!(".{}.inprogress.0123abcd", path.file_name());
+    let abs = format!("{}/{temp}", target.0.location().root());
+    let other = HdfsTarget::connect(&target.0.location().to_string(), &options())
+        .await
+        .unwrap();
+    let mut w = other
+        .client()
+        .create(&abs, hdfs_native::WriteOptions::default())
+        .await
+        .unwrap();
+    w.write_bytes(bytes::Bytes::from(vec![b'y'; 300_000])).await.unwrap();
+    w.hsync().await.unwrap();
+    std::mem::forget(w); // never closed, lease still held and renewed
+    let c = sink_core::fs::Committable {
+        path: path.clone(),
+        len: 300_000,
+        data: serde_json::json!({ "temp": temp }),
+    };
+    target.commit(&c).await.unwrap();
+    target.commit(&c).await.unwrap();
+    assert_eq!(target.read(&path).await.unwrap().unwrap().len(), 300_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_store_is_atomic_and_lists_only_complete_documents() {
     let Some(url) = hdfs_url() else { return };
     let dir = unique_dir(&url, "ckpt");
