@@ -8,19 +8,23 @@ use bytes::Bytes;
 use hdfs_native::HdfsError;
 use sink_core::runtime::CheckpointStore;
 use sink_core::{Error, Result};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::client::{describe, is_not_found, is_transient, Hdfs};
 use crate::location::{checkpoint_temp_name, HdfsLocation};
 use crate::options::{HdfsOptions, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY};
+use crate::target::CloseState;
 
 /// Checkpoints (`job.json`, `chk-….json`) in an HDFS directory.
 ///
-/// A [`put`](CheckpointStore::put) writes a hidden temporary file `.{name}.tmp-{uuid}`, syncs and
-/// closes it, then renames it over `name` with HDFS's atomic rename-with-overwrite (`rename2`
+/// A [`put`](CheckpointStore::put) writes a hidden temporary file `.{name}.tmp-{uuid}`, syncs it
+/// (`hsync`), then renames it over `name` with HDFS's atomic rename-with-overwrite (`rename2`
 /// with `OVERWRITE`): readers see the old document or the new one, never a part, and a crash at
 /// any point leaves the last complete document in place. Temporary files are hidden from
-/// [`list`](CheckpointStore::list).
+/// [`list`](CheckpointStore::list). The file is closed after the rename, in the background
+/// (closing waits for the namenode, often 500 ms); [`get`](CheckpointStore::get) of a document
+/// still open (its writer crashed) recovers its lease first.
 ///
 /// ```no_run
 /// # async fn demo() -> sink_core::Result<()> {
@@ -86,8 +90,7 @@ impl HdfsCheckpointStore {
         let mut w = client.create(tmp, &self.hdfs.write_options).await?;
         let written = async {
             w.write_bytes(bytes.clone()).await?;
-            w.hsync().await?;
-            w.close().await
+            w.hsync().await
         }
         .await;
         if let Err(e) = written {
@@ -95,20 +98,69 @@ impl HdfsCheckpointStore {
             let _ = client.delete(tmp, false).await;
             return Err(e);
         }
-        match client.rename(tmp, dest, true).await {
+        // The document is durable (synced): publish it now, still open, and let the namenode
+        // complete it afterwards. Closing first would often wait 500 ms (hdfs-native polls
+        // `complete` every 500 ms until the namenode has heard from the datanode); the namenode
+        // finds a renamed open file by its id. `get` waits for, or recovers, an open document.
+        let renamed = match client.rename(tmp, dest, true).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 // The answer of a rename that happened may have been lost: then the temporary file
                 // is gone and the document has our length.
-                if let (Err(t), Ok(d)) = (client.get_file_info(tmp).await, client.get_file_info(dest).await) {
-                    if is_not_found(&t) && d.length == bytes.len() {
-                        return Ok(());
-                    }
+                match (client.get_file_info(tmp).await, client.get_file_info(dest).await) {
+                    (Err(t), Ok(d)) if is_not_found(&t) && d.length == bytes.len() => Ok(()),
+                    _ => Err(e),
                 }
-                let _ = client.delete(tmp, false).await;
-                Err(e)
+            }
+        };
+        if let Err(e) = renamed {
+            drop(w);
+            let _ = client.delete(tmp, false).await;
+            return Err(e);
+        }
+        let (done, state) = watch::channel(CloseState::Closing);
+        self.hdfs
+            .closing
+            .lock()
+            .unwrap()
+            .insert(dest.to_string(), state);
+        let hdfs = Arc::clone(&self.hdfs);
+        let dest = dest.to_string();
+        tokio::spawn(async move {
+            let state = match w.close().await {
+                Ok(()) => CloseState::Closed,
+                Err(e) => {
+                    tracing::warn!(path = %hdfs.location.url_of(&dest), error = %describe(&e), "closing a checkpoint document failed; it is recovered when read");
+                    CloseState::Failed
+                }
+            };
+            let _ = done.send(state);
+            if state == CloseState::Closed {
+                // Forget it, unless a newer put of the same name took its place.
+                let mut closing = hdfs.closing.lock().unwrap();
+                if closing.get(&dest).is_some_and(|r| r.same_channel(&done.subscribe())) {
+                    closing.remove(&dest);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Makes sure `abs` is closed before it is read: hdfs-native cannot read the unfinished last
+    /// block of an open file. Waits for this process's own close, or recovers the lease of a
+    /// document a crashed process left open (one cheap call for a closed file).
+    async fn ensure_closed(&self, abs: &str) -> Result<()> {
+        let deadline = self.hdfs.deadline();
+        let local = self.hdfs.closing.lock().unwrap().get(abs).cloned();
+        if let Some(mut state) = local {
+            let _ = tokio::time::timeout_at(deadline, state.wait_for(|s| *s != CloseState::Closing))
+                .await;
+            let state = *state.borrow();
+            if state == CloseState::Closed {
+                return Ok(());
             }
         }
+        self.hdfs.recover_lease(abs, deadline).await.map(|_| ())
     }
 }
 
@@ -135,6 +187,7 @@ impl CheckpointStore for HdfsCheckpointStore {
 
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let p = self.path(name)?;
+        self.ensure_closed(&p).await?;
         self.hdfs
             .retry("read", &p, || async {
                 let reader = match self.hdfs.client.read(&p).await {
@@ -173,6 +226,7 @@ impl CheckpointStore for HdfsCheckpointStore {
 
     async fn delete(&self, name: &str) -> Result<()> {
         let p = self.path(name)?;
+        self.hdfs.closing.lock().unwrap().remove(&p);
         self.hdfs.delete_file(&p).await
     }
 

@@ -120,6 +120,30 @@ async fn checkpoint_store_is_atomic_and_lists_only_complete_documents() {
     w.write_bytes(bytes::Bytes::from_static(b"{")).await.unwrap();
     w.close().await.unwrap();
     assert_eq!(store.list().await.unwrap(), vec!["chk-1.json", JOB_META]);
+    // A document whose writer crashed after the rename, before the namenode completed it: still
+    // open, its last block unfinished. A new store reads it whole (it recovers the lease first).
+    let mut w = raw
+        .client()
+        .create(
+            &format!("{}/.chk-3.json.tmp-x", raw.location().root()),
+            hdfs_native::WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    w.write_bytes(bytes::Bytes::from(vec![b'3'; 5000])).await.unwrap();
+    w.hsync().await.unwrap();
+    raw.client()
+        .rename(
+            &format!("{}/.chk-3.json.tmp-x", raw.location().root()),
+            &format!("{}/chk-3.json", raw.location().root()),
+            true,
+        )
+        .await
+        .unwrap();
+    std::mem::forget(w);
+    let fresh = HdfsCheckpointStore::connect(&dir, &options()).await.unwrap();
+    assert_eq!(fresh.get("chk-3.json").await.unwrap().unwrap(), vec![b'3'; 5000]);
+    fresh.delete("chk-3.json").await.unwrap();
     assert_eq!(store.get("chk-1.json").await.unwrap().unwrap().len(), 3 << 20);
     store.delete("chk-1.json").await.unwrap();
     store.delete("chk-1.json").await.unwrap();
