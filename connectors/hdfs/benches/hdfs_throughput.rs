@@ -38,7 +38,9 @@ async fn pipeline(url: &str, events: u64) -> (f64, u64) {
     if let Ok(v) = std::env::var("SPILLWAY_BENCH_REPLAY_BUFFER") {
         o = o.with_replay_buffer(connector_hdfs::parse_size(&v).unwrap());
     }
-    let target = HdfsTarget::connect(&format!("{url}/out"), &o).await.unwrap();
+    let target = HdfsTarget::connect(&format!("{url}/out"), &o)
+        .await
+        .unwrap();
     let store = HdfsCheckpointStore::connect(&format!("{url}/ckpt"), &o)
         .await
         .unwrap();
@@ -87,7 +89,10 @@ async fn baseline_encoding(client: &hdfs_native::Client, dir: &str, events: u64)
     let enc = JsonLinesEncoder::<Event>::new();
     let start = Instant::now();
     let mut w = client
-        .create(&format!("{dir}/baseline-enc.json"), hdfs_native::WriteOptions::default())
+        .create(
+            &format!("{dir}/baseline-enc.json"),
+            hdfs_native::WriteOptions::default(),
+        )
         .await
         .unwrap();
     let mut buf = Vec::with_capacity(256 * 1024 + 1024);
@@ -110,7 +115,10 @@ async fn baseline_encoding(client: &hdfs_native::Client, dir: &str, events: u64)
 async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> (f64, u64) {
     let start = Instant::now();
     let mut w = client
-        .create(&format!("{dir}/baseline.json"), hdfs_native::WriteOptions::default())
+        .create(
+            &format!("{dir}/baseline.json"),
+            hdfs_native::WriteOptions::default(),
+        )
         .await
         .unwrap();
     let mut bytes = 0;
@@ -134,7 +142,10 @@ fn main() {
     let url = url.trim_end_matches('/').to_string();
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let events = env("SPILLWAY_BENCH_EVENTS", if quick { 20_000 } else { 3_000_000 });
+    let events = env(
+        "SPILLWAY_BENCH_EVENTS",
+        if quick { 20_000 } else { 3_000_000 },
+    );
     let events = events - events % 4;
     let rounds = env("SPILLWAY_BENCH_ROUNDS", if quick { 1 } else { 5 }) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -148,9 +159,15 @@ fn main() {
             let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
             for round in 0..rounds {
                 let (s, b) = pipeline(&format!("{base}/{round}"), events).await;
-                println!("spillway {:.0} rec/s ({:.1} MB/s)", events as f64 / s, b as f64 / s / 1e6);
+                println!(
+                    "spillway {:.0} rec/s ({:.1} MB/s)",
+                    events as f64 / s,
+                    b as f64 / s / 1e6
+                );
             }
-            let t = HdfsTarget::connect(&base, &HdfsOptions::default()).await.unwrap();
+            let t = HdfsTarget::connect(&base, &HdfsOptions::default())
+                .await
+                .unwrap();
             t.client().delete(t.location().root(), true).await.unwrap();
         });
         return;

@@ -85,7 +85,12 @@ impl HdfsCheckpointStore {
         format!("{}/{name}", self.hdfs.location.root().trim_end_matches('/'))
     }
 
-    async fn try_put(&self, tmp: &str, dest: &str, bytes: Bytes) -> std::result::Result<(), HdfsError> {
+    async fn try_put(
+        &self,
+        tmp: &str,
+        dest: &str,
+        bytes: Bytes,
+    ) -> std::result::Result<(), HdfsError> {
         let client = &self.hdfs.client;
         let mut w = client.create(tmp, &self.hdfs.write_options).await?;
         let written = async {
@@ -107,7 +112,10 @@ impl HdfsCheckpointStore {
             Err(e) => {
                 // The answer of a rename that happened may have been lost: then the temporary file
                 // is gone and the document has our length.
-                match (client.get_file_info(tmp).await, client.get_file_info(dest).await) {
+                match (
+                    client.get_file_info(tmp).await,
+                    client.get_file_info(dest).await,
+                ) {
                     (Err(t), Ok(d)) if is_not_found(&t) && d.length == bytes.len() => Ok(()),
                     _ => Err(e),
                 }
@@ -138,7 +146,10 @@ impl HdfsCheckpointStore {
             if state == CloseState::Closed {
                 // Forget it, unless a newer put of the same name took its place.
                 let mut closing = hdfs.closing.lock().unwrap();
-                if closing.get(&dest).is_some_and(|r| r.same_channel(&done.subscribe())) {
+                if closing
+                    .get(&dest)
+                    .is_some_and(|r| r.same_channel(&done.subscribe()))
+                {
                     closing.remove(&dest);
                 }
             }
@@ -153,8 +164,9 @@ impl HdfsCheckpointStore {
         let deadline = self.hdfs.deadline();
         let local = self.hdfs.closing.lock().unwrap().get(abs).cloned();
         if let Some(mut state) = local {
-            let _ = tokio::time::timeout_at(deadline, state.wait_for(|s| *s != CloseState::Closing))
-                .await;
+            let _ =
+                tokio::time::timeout_at(deadline, state.wait_for(|s| *s != CloseState::Closing))
+                    .await;
             let state = *state.borrow();
             if state == CloseState::Closed {
                 return Ok(());
@@ -231,6 +243,9 @@ impl CheckpointStore for HdfsCheckpointStore {
     }
 
     fn location(&self, name: &str) -> String {
-        format!("{}/{name}", self.hdfs.location.to_string().trim_end_matches('/'))
+        format!(
+            "{}/{name}",
+            self.hdfs.location.to_string().trim_end_matches('/')
+        )
     }
 }

@@ -61,8 +61,7 @@ pub(crate) fn describe(e: &HdfsError) -> String {
 
 /// The path does not exist (a missing file, or a missing source of a rename).
 pub(crate) fn is_not_found(e: &HdfsError) -> bool {
-    matches!(e, HdfsError::FileNotFound(_))
-        || rpc_class(e) == Some("java.io.FileNotFoundException")
+    matches!(e, HdfsError::FileNotFound(_)) || rpc_class(e) == Some("java.io.FileNotFoundException")
 }
 
 /// The path exists already (create or rename without overwrite).
@@ -197,7 +196,7 @@ impl Hdfs {
                     _ => String::new(),
                 };
                 Error::config(
-                    format!("{table}"),
+                    table.to_string(),
                     format!("cannot set up an HDFS client for {location}: {e}{hint}"),
                 )
             })
@@ -210,11 +209,13 @@ impl Hdfs {
             .or_else(|| std::env::var("HADOOP_USER_NAME").ok())
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "(the OS user)".to_string());
-        let mut write_options = WriteOptions::default();
-        write_options.block_size = options.block_size;
-        write_options.replication = options.replication;
-        write_options.overwrite = false;
-        write_options.create_parent = true;
+        let write_options = WriteOptions {
+            block_size: options.block_size,
+            replication: options.replication,
+            overwrite: false,
+            create_parent: true,
+            ..WriteOptions::default()
+        };
         Ok(Arc::new(Hdfs {
             client,
             recovery,
@@ -239,7 +240,11 @@ impl Hdfs {
                 url,
                 io::Error::new(
                     io::ErrorKind::PermissionDenied,
-                    format!("not writable by HDFS user {:?}: {}", self.user, describe(&e)),
+                    format!(
+                        "not writable by HDFS user {:?}: {}",
+                        self.user,
+                        describe(&e)
+                    ),
                 ),
             );
         }
@@ -249,12 +254,19 @@ impl Hdfs {
                 url,
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("not writable: a parent is a file, not a directory: {}", describe(&e)),
+                    format!(
+                        "not writable: a parent is a file, not a directory: {}",
+                        describe(&e)
+                    ),
                 ),
             );
         }
         if rpc_class(&e).is_some_and(|c| QUOTA_EXCEPTIONS.contains(&c)) {
-            return Error::io(op, url, io::Error::new(io::ErrorKind::QuotaExceeded, describe(&e)));
+            return Error::io(
+                op,
+                url,
+                io::Error::new(io::ErrorKind::QuotaExceeded, describe(&e)),
+            );
         }
         if let HdfsError::IOError(io) = &e {
             if matches!(
@@ -269,7 +281,10 @@ impl Hdfs {
                     &self.location,
                     op,
                     url,
-                    format!("cannot reach {} (or a datanode): {e}", self.location.namenode()),
+                    format!(
+                        "cannot reach {} (or a datanode): {e}",
+                        self.location.namenode()
+                    ),
                 );
             }
         }
@@ -453,7 +468,13 @@ mod tests {
                 false,
                 false,
             ),
-            (HdfsError::DataTransferError("x".into()), true, true, false, false),
+            (
+                HdfsError::DataTransferError("x".into()),
+                true,
+                true,
+                false,
+                false,
+            ),
             (
                 rpc("org.apache.hadoop.hdfs.server.namenode.SafeModeException"),
                 true,
@@ -461,7 +482,13 @@ mod tests {
                 false,
                 false,
             ),
-            (rpc("org.apache.hadoop.ipc.StandbyException"), true, true, false, false),
+            (
+                rpc("org.apache.hadoop.ipc.StandbyException"),
+                true,
+                true,
+                false,
+                false,
+            ),
             (
                 rpc("org.apache.hadoop.security.AccessControlException"),
                 false,
@@ -476,9 +503,27 @@ mod tests {
                 false,
                 false,
             ),
-            (rpc("java.io.FileNotFoundException"), false, true, true, false),
-            (HdfsError::FileNotFound("/x".into()), false, true, true, false),
-            (HdfsError::AlreadyExists("/x".into()), false, true, false, true),
+            (
+                rpc("java.io.FileNotFoundException"),
+                false,
+                true,
+                true,
+                false,
+            ),
+            (
+                HdfsError::FileNotFound("/x".into()),
+                false,
+                true,
+                true,
+                false,
+            ),
+            (
+                HdfsError::AlreadyExists("/x".into()),
+                false,
+                true,
+                false,
+                true,
+            ),
             (
                 rpc("org.apache.hadoop.fs.FileAlreadyExistsException"),
                 false,
@@ -512,14 +557,20 @@ mod tests {
             rpc("org.apache.hadoop.security.AccessControlException"),
         );
         let m = e.to_string();
-        assert!(m.contains("hdfs://127.0.0.1:1/lake/a") && m.contains("\"etl\""), "{m}");
+        assert!(
+            m.contains("hdfs://127.0.0.1:1/lake/a") && m.contains("\"etl\""),
+            "{m}"
+        );
         assert!(!e.is_retryable());
         let e = h.error(
             "create",
             "/lake/a",
             HdfsError::IOError(io::Error::from(io::ErrorKind::ConnectionRefused)),
         );
-        assert!(e.to_string().contains("cannot reach namenode 127.0.0.1:1"), "{e}");
+        assert!(
+            e.to_string().contains("cannot reach namenode 127.0.0.1:1"),
+            "{e}"
+        );
         assert!(e.is_retryable());
     }
 }

@@ -117,7 +117,10 @@ use sink_core::Result;
 
 /// The target for `sink.path = "hdfs://..."`: connects, creates the directory and proves it
 /// writable (see [`HdfsTarget::connect`]).
-pub async fn target_from_url(url: &str, options: &HdfsOptions) -> Result<Arc<dyn RecoverableWriter>> {
+pub async fn target_from_url(
+    url: &str,
+    options: &HdfsOptions,
+) -> Result<Arc<dyn RecoverableWriter>> {
     Ok(Arc::new(HdfsTarget::connect(url, options).await?))
 }
 

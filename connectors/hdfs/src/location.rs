@@ -43,7 +43,9 @@ impl HdfsLocation {
             None => (rest, "/"),
         };
         if authority.contains('@') {
-            return Err(bad("user names in the URL are not supported; set `user` instead"));
+            return Err(bad(
+                "user names in the URL are not supported; set `user` instead",
+            ));
         }
         if let Some((_, port)) = authority.rsplit_once(':') {
             if port.parse::<u16>().is_err() {
@@ -180,15 +182,41 @@ mod tests {
     #[test]
     fn urls() {
         // (url, Some((client url, root, display)) or None when refused)
-        let table: &[(&str, Option<(&str, &str, &str)>)] = &[
-            ("hdfs://127.0.0.1:9000", Some(("hdfs://127.0.0.1:9000", "/", "hdfs://127.0.0.1:9000/"))),
-            ("hdfs://127.0.0.1:9000/", Some(("hdfs://127.0.0.1:9000", "/", "hdfs://127.0.0.1:9000/"))),
-            ("hdfs://nn:8020/lake", Some(("hdfs://nn:8020", "/lake", "hdfs://nn:8020/lake"))),
-            ("hdfs://nn:8020/lake/a/", Some(("hdfs://nn:8020", "/lake/a", "hdfs://nn:8020/lake/a"))),
-            ("HDFS://lake-ns/data", Some(("hdfs://lake-ns", "/data", "hdfs://lake-ns/data"))),
-            ("viewfs://cluster/x", Some(("viewfs://cluster", "/x", "viewfs://cluster/x"))),
+        type Want<'a> = Option<(&'a str, &'a str, &'a str)>;
+        let table: &[(&str, Want)] = &[
+            (
+                "hdfs://127.0.0.1:9000",
+                Some(("hdfs://127.0.0.1:9000", "/", "hdfs://127.0.0.1:9000/")),
+            ),
+            (
+                "hdfs://127.0.0.1:9000/",
+                Some(("hdfs://127.0.0.1:9000", "/", "hdfs://127.0.0.1:9000/")),
+            ),
+            (
+                "hdfs://nn:8020/lake",
+                Some(("hdfs://nn:8020", "/lake", "hdfs://nn:8020/lake")),
+            ),
+            (
+                "hdfs://nn:8020/lake/a/",
+                Some(("hdfs://nn:8020", "/lake/a", "hdfs://nn:8020/lake/a")),
+            ),
+            (
+                "HDFS://lake-ns/data",
+                Some(("hdfs://lake-ns", "/data", "hdfs://lake-ns/data")),
+            ),
+            (
+                "viewfs://cluster/x",
+                Some(("viewfs://cluster", "/x", "viewfs://cluster/x")),
+            ),
             ("hdfs:///lake", Some(("hdfs:///", "/lake", "hdfs:///lake"))),
-            ("hdfs://nn:8020/dt=2026-01-01/x y", Some(("hdfs://nn:8020", "/dt=2026-01-01/x y", "hdfs://nn:8020/dt=2026-01-01/x y"))),
+            (
+                "hdfs://nn:8020/dt=2026-01-01/x y",
+                Some((
+                    "hdfs://nn:8020",
+                    "/dt=2026-01-01/x y",
+                    "hdfs://nn:8020/dt=2026-01-01/x y",
+                )),
+            ),
             ("hdfs://nn:8020/a/../b", None),
             ("hdfs://nn:8020/a/./b", None),
             ("hdfs://nn:8020//a", None),
@@ -208,7 +236,11 @@ mod tests {
             assert_eq!(got, want, "{url}");
         }
         let err = HdfsLocation::parse_field("hdfs://nn:8020/a/../b", "sink.path").unwrap_err();
-        assert!(err.to_string().starts_with("sink.path: \"hdfs://nn:8020/a/../b\": "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("sink.path: \"hdfs://nn:8020/a/../b\": "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -218,7 +250,12 @@ mod tests {
         let table: &[(&str, &str, &str, &str)] = &[
             ("hdfs://nn:1/", "part-0", "/part-0", "/.t"),
             ("hdfs://nn:1/lake", "part-0", "/lake/part-0", "/lake/.t"),
-            ("hdfs://nn:1/lake", "a/b/part-0", "/lake/a/b/part-0", "/lake/a/b/.t"),
+            (
+                "hdfs://nn:1/lake",
+                "a/b/part-0",
+                "/lake/a/b/part-0",
+                "/lake/a/b/.t",
+            ),
             ("hdfs://nn:1/", "a/part-0", "/a/part-0", "/a/.t"),
             ("hdfs://nn:1/lake", "", "/lake", "/lake/.t"),
         ];
@@ -234,9 +271,15 @@ mod tests {
         assert_eq!(l.relative("/lakehouse/x"), None);
         assert_eq!(l.relative("/other/x"), None);
         assert_eq!(l.url_of("/lake/a"), "hdfs://nn:1/lake/a");
-        assert_eq!(l.child(&r("ckpt/w0")).to_string(), "hdfs://nn:1/lake/ckpt/w0");
+        assert_eq!(
+            l.child(&r("ckpt/w0")).to_string(),
+            "hdfs://nn:1/lake/ckpt/w0"
+        );
         assert_eq!(l.namenode(), "namenode nn:1");
-        assert!(HdfsLocation::parse("hdfs://lake/x").unwrap().namenode().contains("nameservice lake"));
+        assert!(HdfsLocation::parse("hdfs://lake/x")
+            .unwrap()
+            .namenode()
+            .contains("nameservice lake"));
     }
 
     #[test]
@@ -248,10 +291,19 @@ mod tests {
         // (data, accepted)
         let table: &[(serde_json::Value, bool)] = &[
             (serde_json::json!({ "temp": t }), true),
-            (serde_json::json!({ "temp": ".part-ab12-0-7.json.inprogress.x" }), true),
-            (serde_json::json!({ "temp": ".part-ab12-0-8.json.inprogress.x" }), false),
+            (
+                serde_json::json!({ "temp": ".part-ab12-0-7.json.inprogress.x" }),
+                true,
+            ),
+            (
+                serde_json::json!({ "temp": ".part-ab12-0-8.json.inprogress.x" }),
+                false,
+            ),
             (serde_json::json!({ "temp": "part-ab12-0-7.json" }), false),
-            (serde_json::json!({ "temp": ".part-ab12-0-7.json.inprogress." }), false),
+            (
+                serde_json::json!({ "temp": ".part-ab12-0-7.json.inprogress." }),
+                false,
+            ),
             (serde_json::json!({ "upload": "x" }), false),
             (serde_json::json!(null), false),
         ];

@@ -256,9 +256,11 @@ fn de_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
             f.write_str("a duration with a unit, like \"30s\" or \"5m\"")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            humantime::parse_duration(s.trim())
-                .map(Some)
-                .map_err(|e| E::custom(format!("{s:?} is not a duration ({e}); write it with a unit, like \"30s\"")))
+            humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
+                E::custom(format!(
+                    "{s:?} is not a duration ({e}); write it with a unit, like \"30s\""
+                ))
+            })
         }
         fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
             Err(E::custom(format!("{n} has no unit; write \"{n}s\"")))
@@ -283,15 +285,22 @@ mod tests {
         let p = o.client_properties();
         assert_eq!(p["dfs.client.failover.max.attempts"], "4");
         let o = HdfsOptions::default().with_property("dfs.client.failover.max.attempts", "9");
-        assert_eq!(o.client_properties()["dfs.client.failover.max.attempts"], "9");
+        assert_eq!(
+            o.client_properties()["dfs.client.failover.max.attempts"],
+            "9"
+        );
     }
 
     #[test]
     fn parses_sizes_durations_and_refuses_mistakes() {
-        let table: &[(&str, Result<(Option<u64>, Option<Duration>), &str>)] = &[
+        type Want<'a> = Result<(Option<u64>, Option<Duration>), &'a str>;
+        let table: &[(&str, Want)] = &[
             ("block_size = \"1MiB\"", Ok((Some(1 << 20), None))),
             ("block_size = 4096", Ok((Some(4096), None))),
-            ("retry_timeout = \"90s\"", Ok((None, Some(Duration::from_secs(90))))),
+            (
+                "retry_timeout = \"90s\"",
+                Ok((None, Some(Duration::from_secs(90)))),
+            ),
             ("retry_timeout = 90", Err("no unit")),
             ("block_size = \"12 parsecs\"", Err("unknown size unit")),
             ("blocksize = 1", Err("unknown field")),
@@ -312,7 +321,10 @@ mod tests {
     #[test]
     fn validate_names_the_key() {
         let bad = [
-            (HdfsOptions::default().with_block_size(1000), "sink.hdfs.block_size"),
+            (
+                HdfsOptions::default().with_block_size(1000),
+                "sink.hdfs.block_size",
+            ),
             (
                 HdfsOptions {
                     replication: Some(0),

@@ -72,7 +72,9 @@ pub struct HdfsTarget {
 
 impl fmt::Debug for HdfsTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HdfsTarget").field("hdfs", &self.hdfs).finish()
+        f.debug_struct("HdfsTarget")
+            .field("hdfs", &self.hdfs)
+            .finish()
     }
 }
 
@@ -123,9 +125,16 @@ impl HdfsTarget {
         loop {
             let name = HdfsLocation::new_temp_name(path);
             let abs = self.hdfs.location.temp_path(path, &name);
-            match self.hdfs.client.create(&abs, &self.hdfs.write_options).await {
+            match self
+                .hdfs
+                .client
+                .create(&abs, &self.hdfs.write_options)
+                .await
+            {
                 Ok(w) => return Ok((name, abs, w)),
-                Err(e) if (is_transient(&e) || is_exists(&e)) && Instant::now() + delay < deadline => {
+                Err(e)
+                    if (is_transient(&e) || is_exists(&e)) && Instant::now() + delay < deadline =>
+                {
                     tracing::warn!(path = %self.hdfs.location.url_of(&abs), error = %describe(&e), "HDFS create failed; retrying in {delay:?}");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -764,13 +773,7 @@ impl Core {
         let mut w = match self.hdfs.client.append(&self.temp).await {
             Ok(w) => w,
             Err(e) if is_repairable(&e) => return Err(RepairError::Retry(e)),
-            Err(e) => {
-                return Err(RepairError::Fatal(self.hdfs.error(
-                    "append",
-                    &self.temp,
-                    e,
-                )))
-            }
+            Err(e) => return Err(RepairError::Fatal(self.hdfs.error("append", &self.temp, e))),
         };
         let mut skip = (kept - self.synced) as usize;
         for chunk in &self.replay {

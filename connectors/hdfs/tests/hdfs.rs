@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use connector_hdfs::{checkpoint_store_from_url, target_from_url, HdfsCheckpointStore, HdfsOptions, HdfsTarget};
+use connector_hdfs::{
+    checkpoint_store_from_url, target_from_url, HdfsCheckpointStore, HdfsOptions, HdfsTarget,
+};
 use sink_core::fs::testing::{conformance_with, ConformanceOptions, ReadBack};
 use sink_core::fs::{RecoverableWriter, RelPath};
-use sink_core::runtime::{CheckpointManager, CheckpointStore, Event, GeneratorSource, Job, JOB_META};
+use sink_core::runtime::{
+    CheckpointManager, CheckpointStore, Event, GeneratorSource, Job, JOB_META,
+};
 use sink_core::sink::{DateTimeBucketAssigner, DefaultRollingPolicy, FileSink, JsonLinesEncoder};
 use sink_core::Error;
 
@@ -82,7 +86,9 @@ async fn commit_of_a_part_a_crashed_process_left_open_recovers_it_first() {
         .create(&abs, hdfs_native::WriteOptions::default())
         .await
         .unwrap();
-    w.write_bytes(bytes::Bytes::from(vec![b'y'; 300_000])).await.unwrap();
+    w.write_bytes(bytes::Bytes::from(vec![b'y'; 300_000]))
+        .await
+        .unwrap();
     w.hsync().await.unwrap();
     std::mem::forget(w); // never closed, lease still held and renewed
     let c = sink_core::fs::Committable {
@@ -117,7 +123,9 @@ async fn checkpoint_store_is_atomic_and_lists_only_complete_documents() {
         )
         .await
         .unwrap();
-    w.write_bytes(bytes::Bytes::from_static(b"{")).await.unwrap();
+    w.write_bytes(bytes::Bytes::from_static(b"{"))
+        .await
+        .unwrap();
     w.close().await.unwrap();
     assert_eq!(store.list().await.unwrap(), vec!["chk-1.json", JOB_META]);
     // A document whose writer crashed after the rename, before the namenode completed it: still
@@ -130,7 +138,9 @@ async fn checkpoint_store_is_atomic_and_lists_only_complete_documents() {
         )
         .await
         .unwrap();
-    w.write_bytes(bytes::Bytes::from(vec![b'3'; 5000])).await.unwrap();
+    w.write_bytes(bytes::Bytes::from(vec![b'3'; 5000]))
+        .await
+        .unwrap();
     w.hsync().await.unwrap();
     raw.client()
         .rename(
@@ -141,10 +151,18 @@ async fn checkpoint_store_is_atomic_and_lists_only_complete_documents() {
         .await
         .unwrap();
     std::mem::forget(w);
-    let fresh = HdfsCheckpointStore::connect(&dir, &options()).await.unwrap();
-    assert_eq!(fresh.get("chk-3.json").await.unwrap().unwrap(), vec![b'3'; 5000]);
+    let fresh = HdfsCheckpointStore::connect(&dir, &options())
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.get("chk-3.json").await.unwrap().unwrap(),
+        vec![b'3'; 5000]
+    );
     fresh.delete("chk-3.json").await.unwrap();
-    assert_eq!(store.get("chk-1.json").await.unwrap().unwrap().len(), 3 << 20);
+    assert_eq!(
+        store.get("chk-1.json").await.unwrap().unwrap().len(),
+        3 << 20
+    );
     store.delete("chk-1.json").await.unwrap();
     store.delete("chk-1.json").await.unwrap();
     assert_eq!(store.list().await.unwrap(), vec![JOB_META]);
@@ -160,14 +178,22 @@ async fn unreachable_namenode_and_unwritable_paths_are_clear_errors() {
     // Nothing listens on port 1: the error names the namenode, quickly.
     let o = HdfsOptions::default().with_connect_timeout(Duration::from_secs(2));
     let started = std::time::Instant::now();
-    let err = target_from_url("hdfs://127.0.0.1:1/lake", &o).await.unwrap_err();
+    let err = target_from_url("hdfs://127.0.0.1:1/lake", &o)
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("cannot reach namenode 127.0.0.1:1"), "{msg}");
     assert!(msg.contains("hdfs://127.0.0.1:1/lake"), "{msg}");
     assert!(err.is_retryable());
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     // Mistakes in the URL and options are configuration errors.
-    let err = target_from_url("hdfs://127.0.0.1:1/a/../b", &o).await.unwrap_err();
+    let err = target_from_url("hdfs://127.0.0.1:1/a/../b", &o)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
     let err = target_from_url("hdfs://127.0.0.1:1/a", &o.clone().with_block_size(100))
         .await
@@ -177,7 +203,9 @@ async fn unreachable_namenode_and_unwritable_paths_are_clear_errors() {
     let Some(url) = hdfs_url() else { return };
     // A directory where a file is: not writable, naming the path.
     let dir = unique_dir(&url, "unwritable");
-    let store = HdfsCheckpointStore::connect(&dir, &options()).await.unwrap();
+    let store = HdfsCheckpointStore::connect(&dir, &options())
+        .await
+        .unwrap();
     store.put("afile", b"x".to_vec()).await.unwrap();
     let err = target_from_url(&format!("{dir}/afile/sub"), &options())
         .await
@@ -257,7 +285,11 @@ async fn job_crashed_repeatedly_writes_every_event_exactly_once_as_hadoop_reads_
     assert!(summary.restored_from.is_some());
     eprintln!("{:?}", target.stats());
     assert!(
-        target.stats().resumes.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        target
+            .stats()
+            .resumes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
         "no open part was resumed: the test did not test resumes"
     );
     let chk = CheckpointManager::new(Arc::clone(&store), 3)
@@ -268,7 +300,11 @@ async fn job_crashed_repeatedly_writes_every_event_exactly_once_as_hadoop_reads_
     assert!(chk.final_checkpoint);
 
     let lake = read_lake_with_hadoop(&shell, &format!("{base}/out"));
-    assert!(lake.in_progress.is_empty(), "left in progress: {:?}", lake.in_progress);
+    assert!(
+        lake.in_progress.is_empty(),
+        "left in progress: {:?}",
+        lake.in_progress
+    );
     for f in &lake.visible {
         let name = f.rsplit('/').next().unwrap();
         assert!(
@@ -278,14 +314,24 @@ async fn job_crashed_repeatedly_writes_every_event_exactly_once_as_hadoop_reads_
     }
     let mut expected = 0;
     for s in 0..4u64 {
-        let pos = chk.sources[&GeneratorSource::split_id(s as u32)].as_u64().unwrap();
+        let pos = chk.sources[&GeneratorSource::split_id(s as u32)]
+            .as_u64()
+            .unwrap();
         expected += pos;
         for seq in 0..pos {
             let id = seq * 4 + s;
-            assert_eq!(lake.ids.get(&id), Some(&1), "id {id} (split {s}, seq {seq})");
+            assert_eq!(
+                lake.ids.get(&id),
+                Some(&1),
+                "id {id} (split {s}, seq {seq})"
+            );
         }
     }
-    assert_eq!(lake.ids.len() as u64, expected, "no id beyond the checkpointed positions");
+    assert_eq!(
+        lake.ids.len() as u64,
+        expected,
+        "no id beyond the checkpointed positions"
+    );
     assert_eq!(expected, chk.totals.records_out);
     eprintln!(
         "{} events in {} files, exactly once after 5 crashes",

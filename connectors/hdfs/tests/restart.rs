@@ -59,7 +59,10 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         async move {
             let t = Instant::now();
             while progress.checkpoints_completed.load(Ordering::Relaxed) < n {
-                assert!(t.elapsed() < Duration::from_secs(300), "stuck before checkpoint {n}");
+                assert!(
+                    t.elapsed() < Duration::from_secs(300),
+                    "stuck before checkpoint {n}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -77,9 +80,16 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         .expect("run hdfs.sh restart");
     assert!(status.success(), "hdfs.sh restart failed");
     eprintln!("HDFS restarted in {:?}", t.elapsed());
-    assert!(!job.is_finished(), "the job ended during the outage: {:?}", job.await);
+    assert!(
+        !job.is_finished(),
+        "the job ended during the outage: {:?}",
+        job.await
+    );
     wait_for(before + 4).await;
-    eprintln!("{} checkpoints after the restart", progress.checkpoints_completed.load(Ordering::Relaxed) - before);
+    eprintln!(
+        "{} checkpoints after the restart",
+        progress.checkpoints_completed.load(Ordering::Relaxed) - before
+    );
     let _ = stop_tx.send(());
     let summary = job.await.unwrap().expect("the job survives the restart");
     let stats = target.stats();
@@ -97,16 +107,33 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         .unwrap();
     assert!(chk.final_checkpoint);
     let lake = read_lake_with_hadoop(&shell, &format!("{base}/out"));
-    assert!(lake.in_progress.is_empty(), "left in progress: {:?}", lake.in_progress);
+    assert!(
+        lake.in_progress.is_empty(),
+        "left in progress: {:?}",
+        lake.in_progress
+    );
     let mut expected = 0;
     for s in 0..4u64 {
-        let pos = chk.sources[&GeneratorSource::split_id(s as u32)].as_u64().unwrap();
+        let pos = chk.sources[&GeneratorSource::split_id(s as u32)]
+            .as_u64()
+            .unwrap();
         expected += pos;
         for seq in 0..pos {
             let id = seq * 4 + s;
-            assert_eq!(lake.ids.get(&id), Some(&1), "id {id} (split {s}, seq {seq})");
+            assert_eq!(
+                lake.ids.get(&id),
+                Some(&1),
+                "id {id} (split {s}, seq {seq})"
+            );
         }
     }
-    assert_eq!(lake.ids.len() as u64, expected, "no id beyond the checkpointed positions");
-    eprintln!("{expected} events in {} files, exactly once", lake.visible.len());
+    assert_eq!(
+        lake.ids.len() as u64,
+        expected,
+        "no id beyond the checkpointed positions"
+    );
+    eprintln!(
+        "{expected} events in {} files, exactly once",
+        lake.visible.len()
+    );
 }

@@ -159,7 +159,11 @@ pub async fn crash_after<S: Send + Sync + 'static, T: Send + Sync + 'static>(
         .load(std::sync::atomic::Ordering::Relaxed)
         < checkpoints
     {
-        assert!(!job.is_finished(), "the job ended before the crash point: {:?}", job.await);
+        assert!(
+            !job.is_finished(),
+            "the job ended before the crash point: {:?}",
+            job.await
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     tokio::time::sleep(Duration::from_millis(extra_ms)).await;
@@ -169,7 +173,8 @@ pub async fn crash_after<S: Send + Sync + 'static, T: Send + Sync + 'static>(
 
 /// Hadoop's own `hdfs` command (`SPILLWAY_HADOOP_HDFS`), or `None` with a message.
 pub fn hadoop_shell() -> Option<PathBuf> {
-    sink_core::test_support::service("SPILLWAY_HADOOP_HDFS", "Hadoop's hdfs command").map(PathBuf::from)
+    sink_core::test_support::service("SPILLWAY_HADOOP_HDFS", "Hadoop's hdfs command")
+        .map(PathBuf::from)
 }
 
 /// Runs `hdfs dfs ARGS...` and returns its standard output.
