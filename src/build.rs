@@ -16,10 +16,10 @@ use sink_core::runtime::{
     Source,
 };
 use sink_core::sink::{
-    BasePathBucketAssigner, BucketAssigner, ChainedBucketAssigner, CheckpointRollingPolicy,
-    CsvEncoder, DateTimeBucketAssigner, DefaultRollingPolicy, FieldAccess, FieldBucketAssigner,
-    FileSink, JsonLinesEncoder, OutputFileConfig, RowEncoder, SimpleStringEncoder, TimeSource,
-    TimeZone,
+    BasePathBucketAssigner, BucketAssigner, BulkWriterFactory, ChainedBucketAssigner,
+    CheckpointRollingPolicy, CsvEncoder, DateTimeBucketAssigner, DefaultRollingPolicy, FieldAccess,
+    FieldBucketAssigner, FileSink, FileSinkBuilder, JsonLinesEncoder, OutputFileConfig, RowEncoder,
+    SimpleStringEncoder, TimeSource, TimeZone,
 };
 use sink_core::{Error, Result};
 
@@ -37,6 +37,19 @@ pub trait CliRecord: Serialize + FieldAccess + Display + Send + Sync + 'static {
 }
 
 impl CliRecord for Event {}
+
+#[cfg(feature = "kafka")]
+impl CliRecord for connector_kafka::KafkaRecord {
+    /// The record's value as it came from Kafka (JSON values re-encoded).
+    fn dead_letter_payload(&self) -> Vec<u8> {
+        match &self.value {
+            connector_kafka::Payload::Null => Vec::new(),
+            connector_kafka::Payload::Bytes(b) => b.to_vec(),
+            connector_kafka::Payload::Text(t) => t.as_bytes().to_vec(),
+            connector_kafka::Payload::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+        }
+    }
+}
 
 /// How a job is run by this process.
 #[derive(Clone, Debug)]
@@ -187,6 +200,12 @@ pub fn row_encoder<T: CliRecord>(s: &SinkSection) -> Result<Box<dyn RowEncoder<T
     Ok(match s.format {
         FormatName::Json => Box::new(JsonLinesEncoder::<T>::new()),
         FormatName::Lines => Box::new(SimpleStringEncoder::<T>::new()),
+        #[cfg(feature = "sequencefile")]
+        FormatName::SequenceFile => {
+            return Err(Error::Internal(
+                "sequence files are not a plain row encoder".into(),
+            ))
+        }
         FormatName::Csv => {
             let csv = s.csv.as_ref().ok_or_else(|| {
                 Error::config(
@@ -231,24 +250,6 @@ impl<T: FieldAccess + 'static> RowEncoder<T> for CsvEncoderFor<T> {
     }
     fn suffix(&self) -> &str {
         RowEncoder::<T>::suffix(&self.0)
-    }
-}
-
-struct BoxedEncoder<T>(Box<dyn RowEncoder<T>>);
-
-impl<T: 'static> RowEncoder<T> for BoxedEncoder<T> {
-    fn encode(
-        &self,
-        r: &T,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), sink_core::sink::EncodeError> {
-        self.0.encode(r, out)
-    }
-    fn header(&self) -> Option<&[u8]> {
-        self.0.header()
-    }
-    fn suffix(&self) -> &str {
-        self.0.suffix()
     }
 }
 
@@ -351,28 +352,23 @@ pub fn file_sink<T: CliRecord>(
     target: DynWriter,
 ) -> Result<(FileSink<T>, SinkPlan)> {
     let (assigner, bucketing) = assigner::<T>(&s.bucketing)?;
-    let encoder = row_encoder::<T>(s)?;
-    let (policy, rolling) = row_rolling_policy(s)?;
-    let mut b = FileSink::for_row_format(target, BoxedEncoder(encoder))
-        .with_bucket_assigner_factory(move || assigner())
-        .with_output_file_config(output_config(s));
-    b = match policy {
-        RowPolicy::Default(p) => b.with_rolling_policy(p),
-        RowPolicy::OnCheckpoint(p) => b.with_rolling_policy(p),
+    let (format, rolling) = match sink_format::<T>(s)? {
+        SinkFormat::Row(encoder) => {
+            let (policy, rolling) = row_rolling_policy(s)?;
+            let b = common_settings(FileSink::for_row_format(target, encoder), s, assigner);
+            let b = match policy {
+                RowPolicy::Default(p) => b.with_rolling_policy(p),
+                RowPolicy::OnCheckpoint(p) => b.with_rolling_policy(p),
+            };
+            (b.build(), rolling)
+        }
+        SinkFormat::Bulk(factory) => {
+            let (policy, rolling) = checkpoint_policy(s)?;
+            let b = common_settings(FileSink::for_bulk_format(target, factory), s, assigner);
+            (b.with_rolling_policy(policy).build(), rolling)
+        }
     };
-    if let Some(v) = s.bucket_check_interval {
-        b = b.with_bucket_check_interval(v.0);
-    }
-    if let Some(v) = s.write_buffer_size {
-        b = b.with_write_buffer_size(v.0 as usize);
-    }
-    if let Some(v) = s.memory_budget {
-        b = b.with_memory_budget(v.0 as usize);
-    }
-    if let Some(d) = &s.dead_letter_bucket {
-        b = b.with_dead_letter_bucket(d.clone());
-    }
-    let sink = b.build().map_err(|e| match e {
+    let sink = format.map_err(|e| match e {
         Error::Config { field, message } if !field.starts_with("sink.") => Error::Config {
             field: format!("sink.{field}"),
             message,
@@ -389,14 +385,93 @@ pub fn file_sink<T: CliRecord>(
     ))
 }
 
+/// A format: rows appended to open parts, or whole files from a bulk writer.
+pub enum SinkFormat<T> {
+    /// A row format.
+    Row(Box<dyn RowEncoder<T>>),
+    /// A bulk format.
+    Bulk(Box<dyn BulkWriterFactory<T>>),
+}
+
+/// The format of `sink.format`.
+pub fn sink_format<T: CliRecord>(s: &SinkSection) -> Result<SinkFormat<T>> {
+    #[cfg(feature = "sequencefile")]
+    {
+        if s.sequence_file.is_some() && s.format != FormatName::SequenceFile {
+            return Err(Error::config(
+                "sink.sequence_file",
+                format!(
+                    "only applies to format = \"sequence-file\", not {:?}",
+                    s.format.to_string()
+                ),
+            ));
+        }
+        if s.format == FormatName::SequenceFile {
+            let cfg = s.sequence_file.clone().unwrap_or_default();
+            let format = cfg
+                .format::<T>()
+                .map_err(|e| prefix_field("sink", sink_core::Error::from(e)))?;
+            return Ok(match format {
+                connector_sequencefile::SequenceFileFormat::Row(e) => SinkFormat::Row(Box::new(e)),
+                connector_sequencefile::SequenceFileFormat::Bulk(f) => {
+                    SinkFormat::Bulk(Box::new(f))
+                }
+            });
+        }
+    }
+    row_encoder::<T>(s).map(SinkFormat::Row)
+}
+
+/// Names a config error's field inside `table`.
+fn prefix_field(table: &str, e: Error) -> Error {
+    match e {
+        Error::Config { field, message } if !field.starts_with(table) => Error::Config {
+            field: format!("{table}.{}", field.trim_start_matches("sink.")),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// The settings every format shares.
+fn common_settings<T: 'static, K>(
+    mut b: FileSinkBuilder<T, K>,
+    s: &SinkSection,
+    assigner: AssignerFactory<T>,
+) -> FileSinkBuilder<T, K> {
+    b = b
+        .with_bucket_assigner_factory(move || assigner())
+        .with_output_file_config(output_config(s));
+    if let Some(v) = s.bucket_check_interval {
+        b = b.with_bucket_check_interval(v.0);
+    }
+    if let Some(v) = s.write_buffer_size {
+        b = b.with_write_buffer_size(v.0 as usize);
+    }
+    if let Some(v) = s.memory_budget {
+        b = b.with_memory_budget(v.0 as usize);
+    }
+    if let Some(d) = &s.dead_letter_bucket {
+        b = b.with_dead_letter_bucket(d.clone());
+    }
+    b
+}
+
 /// Where a path or URL points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
     /// A local directory.
     Local(std::path::PathBuf),
+    /// An object store: `s3://`, `gs://`, `az://`, `memory://`, ...
+    ObjectStore(String),
     /// A URL with a scheme this build does not know.
     Unsupported(String),
 }
+
+/// URL schemes of object stores.
+pub const OBJECT_STORE_SCHEMES: &[&str] = &[
+    "s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure", "memory",
+];
 
 /// Splits a `sink.path` or `checkpoint.dir` into a local path or a URL.
 pub fn location(s: &str) -> Location {
@@ -409,39 +484,131 @@ pub fn location(s: &str) -> Location {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '+') =>
         {
-            Location::Unsupported(s[..i].to_string())
+            let scheme = s[..i].to_ascii_lowercase();
+            if OBJECT_STORE_SCHEMES.contains(&scheme.as_str()) && cfg!(feature = "object-store") {
+                Location::ObjectStore(s.to_string())
+            } else {
+                Location::Unsupported(scheme)
+            }
         }
         _ => Location::Local(s.into()),
     }
 }
 
+fn supported_schemes() -> String {
+    let mut v = vec!["local paths", "file://"];
+    if cfg!(feature = "object-store") {
+        v.extend(["s3://", "memory://"]);
+        if cfg!(feature = "gcp") {
+            v.push("gs://");
+        }
+        if cfg!(feature = "azure") {
+            v.push("az://");
+        }
+    }
+    v.join(", ")
+}
+
 fn unsupported(field: &str, scheme: &str) -> Error {
     Error::config(
         field,
-        format!("the {scheme}:// scheme is not supported by this build (supported: local paths and file://)"),
+        format!(
+            "the {scheme}:// scheme is not supported by this build (supported: {})",
+            supported_schemes()
+        ),
     )
 }
 
+/// Settings of the storage behind a path, from the job file.
+#[derive(Clone, Debug, Default)]
+pub struct StorageOptions {
+    /// `[….object_store]`
+    #[cfg(feature = "object-store")]
+    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
+}
+
+impl StorageOptions {
+    /// The options of `[sink.*]`.
+    pub fn of_sink(s: &SinkSection) -> Self {
+        let _ = s;
+        StorageOptions {
+            #[cfg(feature = "object-store")]
+            object_store: s.object_store.clone(),
+        }
+    }
+
+    /// The options of `[checkpoint.*]`.
+    pub fn of_checkpoint(c: &crate::config::CheckpointSection) -> Self {
+        let _ = c;
+        StorageOptions {
+            #[cfg(feature = "object-store")]
+            object_store: c.object_store.clone(),
+        }
+    }
+
+    /// Refuses settings for a kind of storage `path` does not use.
+    pub fn check(&self, table: &str, path: &str) -> Result<()> {
+        #[cfg(feature = "object-store")]
+        if self.object_store.is_some() && !matches!(location(path), Location::ObjectStore(_)) {
+            return Err(Error::config(
+                format!("{table}.object_store"),
+                format!(
+                    "only applies to an object-store URL (s3://, memory://, ...), not {path:?}"
+                ),
+            ));
+        }
+        let _ = (table, path);
+        Ok(())
+    }
+}
+
+/// Where worker `worker` of `workers` keeps its checkpoints: `dir` itself for a single worker,
+/// `{dir}/worker-{i}` otherwise, so that all workers can share one job file.
+pub fn worker_checkpoint_dir(dir: &str, worker: usize, workers: usize) -> String {
+    if workers <= 1 {
+        return dir.to_string();
+    }
+    format!("{}/worker-{worker}", dir.trim_end_matches('/'))
+}
+
 /// The sink's target.
-pub async fn target(path: &str) -> Result<DynWriter> {
+pub async fn target(path: &str, options: &StorageOptions) -> Result<DynWriter> {
+    let _ = options;
     match location(path) {
         Location::Local(p) => Ok(Arc::new(LocalTarget::new(p)?)),
+        #[cfg(feature = "object-store")]
+        Location::ObjectStore(url) => {
+            let o = options.object_store.clone().unwrap_or_default();
+            connector_object_store::target_from_url(&url, &o).await
+        }
+        #[cfg(not(feature = "object-store"))]
+        Location::ObjectStore(url) => Err(unsupported("sink.path", &url)),
         Location::Unsupported(s) => Err(unsupported("sink.path", &s)),
     }
 }
 
 /// The checkpoint store.
-pub async fn checkpoint_store(dir: &str) -> Result<DynCheckpointStore> {
+pub async fn checkpoint_store(dir: &str, options: &StorageOptions) -> Result<DynCheckpointStore> {
+    let _ = options;
     match location(dir) {
         Location::Local(p) => Ok(Arc::new(LocalCheckpointStore::new(p)?)),
+        #[cfg(feature = "object-store")]
+        Location::ObjectStore(url) => {
+            let o = options.object_store.clone().unwrap_or_default();
+            connector_object_store::checkpoint_store_from_url(&url, &o)
+        }
+        #[cfg(not(feature = "object-store"))]
+        Location::ObjectStore(url) => Err(unsupported("checkpoint.dir", &url)),
         Location::Unsupported(s) => Err(unsupported("checkpoint.dir", &s)),
     }
 }
 
-/// The checkpoint store of a directory that must exist (for `spillway checkpoints`).
+/// The checkpoint store of a directory that must exist (for `spillway checkpoints`). Object-store
+/// URLs take their settings from the environment (`AWS_*`).
 pub async fn existing_checkpoint_store(dir: &str) -> Result<DynCheckpointStore> {
     match location(dir) {
         Location::Local(p) => Ok(Arc::new(LocalCheckpointStore::open_existing(p)?)),
+        Location::ObjectStore(_) => checkpoint_store(dir, &StorageOptions::default()).await,
         Location::Unsupported(s) => Err(unsupported("checkpoints", &s)),
     }
 }
@@ -499,6 +666,7 @@ pub struct Plan {
 
 fn check_location(field: &str, s: &str) -> Result<()> {
     match location(s) {
+        Location::ObjectStore(_) => Ok(()),
         Location::Local(p) => {
             // Without creating anything: an existing path must be a directory; otherwise its
             // nearest existing parent must be one.
@@ -538,6 +706,8 @@ pub fn validate(file: &JobFile) -> Result<Plan> {
     let checkpoint = file.checkpoint.to_config()?;
     check_location("sink.path", &file.sink.path)?;
     check_location("checkpoint.dir", &file.checkpoint.dir)?;
+    StorageOptions::of_sink(&file.sink).check("sink", &file.sink.path)?;
+    StorageOptions::of_checkpoint(&file.checkpoint).check("checkpoint", &file.checkpoint.dir)?;
     let (source, sink) = match &file.source {
         SourceSection::Generator(g) => {
             let c = g.to_config()?;
@@ -553,6 +723,27 @@ pub fn validate(file: &JobFile) -> Result<Plan> {
                     c.splits
                 ),
             };
+            (what, plan)
+        }
+        #[cfg(feature = "kafka")]
+        SourceSection::Kafka(k) => {
+            let source = connector_kafka::KafkaSource::from_config(k)?;
+            let (_, plan) =
+                file_sink::<connector_kafka::KafkaRecord>(&file.sink, Arc::new(NoTarget))?;
+            let topics = match &k.topic_pattern {
+                Some(p) => format!("topics matching /{p}/"),
+                None => format!("topics {:?}", k.topics),
+            };
+            let mode = if source.is_bounded() {
+                "bounded"
+            } else {
+                "unbounded"
+            };
+            let what = format!(
+                "kafka: {topics} from {}, {mode}, values as {:?}",
+                k.brokers.join(","),
+                k.value_format
+            );
             (what, plan)
         }
     };
@@ -581,6 +772,11 @@ pub async fn run(
             let source = GeneratorSource::new(g.to_config()?)?;
             run_with(file, options, source, stop, on_start).await
         }
+        #[cfg(feature = "kafka")]
+        SourceSection::Kafka(k) => {
+            let source = connector_kafka::KafkaSource::from_config(k)?;
+            run_with(file, options, source, stop, on_start).await
+        }
     }
 }
 
@@ -592,9 +788,13 @@ pub async fn run_with<T: CliRecord>(
     stop: impl Future<Output = ()> + Send,
     on_start: impl FnOnce(Arc<JobProgress>),
 ) -> Result<JobSummary> {
-    let target = target(&file.sink.path).await?;
+    let target = target(&file.sink.path, &StorageOptions::of_sink(&file.sink)).await?;
     let (sink, _) = file_sink::<T>(&file.sink, target)?;
-    let store = checkpoint_store(&file.checkpoint.dir).await?;
+    let store = checkpoint_store(
+        &worker_checkpoint_dir(&file.checkpoint.dir, options.worker, options.workers),
+        &StorageOptions::of_checkpoint(&file.checkpoint),
+    )
+    .await?;
     let mut b = Job::builder(file.job.name.clone())
         .parallelism(file.job.parallelism)
         .worker(options.worker, options.workers)
@@ -673,10 +873,24 @@ mod tests {
     }
 
     #[test]
+    fn each_worker_has_its_own_checkpoint_dir() {
+        assert_eq!(worker_checkpoint_dir("ckpt", 0, 1), "ckpt");
+        assert_eq!(worker_checkpoint_dir("ckpt/", 1, 3), "ckpt/worker-1");
+        assert_eq!(worker_checkpoint_dir("s3://b/c", 2, 3), "s3://b/c/worker-2");
+    }
+
+    #[test]
     fn locations() {
         assert_eq!(location("lake"), Location::Local("lake".into()));
         assert_eq!(location("file:///tmp/x"), Location::Local("/tmp/x".into()));
-        assert_eq!(location("s3://b/x"), Location::Unsupported("s3".into()));
+        assert_eq!(
+            location("s3://b/x"),
+            Location::ObjectStore("s3://b/x".into())
+        );
+        assert_eq!(
+            location("hdfs2://b/x"),
+            Location::Unsupported("hdfs2".into())
+        );
         assert_eq!(location("./a://b"), Location::Local("./a://b".into()));
     }
 

@@ -93,6 +93,9 @@ impl From<OnBadRecord> for BadRecordPolicy {
 pub enum SourceSection {
     /// `type = "generator"`: deterministic e-commerce events.
     Generator(GeneratorSection),
+    /// `type = "kafka"`: topics of a Kafka cluster (see `connector_kafka::config` for every key).
+    #[cfg(feature = "kafka")]
+    Kafka(connector_kafka::KafkaSourceConfig),
 }
 
 /// `[source]` with `type = "generator"`.
@@ -176,6 +179,16 @@ pub struct SinkSection {
     /// `[sink.csv]`, for `format = "csv"`.
     #[serde(default)]
     pub csv: Option<CsvSection>,
+    /// `[sink.sequence_file]`, for `format = "sequence-file"` (see `connector_sequencefile` for
+    /// every key).
+    #[cfg(feature = "sequencefile")]
+    #[serde(default)]
+    pub sequence_file: Option<connector_sequencefile::SequenceFileConfig>,
+    /// `[sink.object_store]`: endpoint, region, credentials, part size... for an object-store
+    /// `path` (see `connector_object_store` for every key).
+    #[cfg(feature = "object-store")]
+    #[serde(default)]
+    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
 }
 
 /// Output formats.
@@ -188,6 +201,9 @@ pub enum FormatName {
     Lines,
     /// Comma-separated values of named fields.
     Csv,
+    /// Hadoop SequenceFile (`[sink.sequence_file]`).
+    #[cfg(feature = "sequencefile")]
+    SequenceFile,
 }
 
 impl fmt::Display for FormatName {
@@ -196,6 +212,8 @@ impl fmt::Display for FormatName {
             FormatName::Json => "json",
             FormatName::Lines => "lines",
             FormatName::Csv => "csv",
+            #[cfg(feature = "sequencefile")]
+            FormatName::SequenceFile => "sequence-file",
         })
     }
 }
@@ -341,6 +359,10 @@ pub struct CheckpointSection {
     pub retain: Option<usize>,
     /// Consecutive failed checkpoints tolerated. Default 3.
     pub tolerable_failures: Option<u32>,
+    /// `[checkpoint.object_store]`: settings for an object-store `dir`.
+    #[cfg(feature = "object-store")]
+    #[serde(default)]
+    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
 }
 
 impl CheckpointSection {

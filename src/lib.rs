@@ -11,6 +11,17 @@
 pub use sink_core as core;
 pub use sink_core::{fs, runtime, sink, Error, ErrorKind, Result};
 
+/// The Kafka source (feature `kafka`).
+#[cfg(feature = "kafka")]
+pub use connector_kafka as kafka;
+/// Object-store targets and checkpoint stores (feature `object-store`).
+#[cfg(feature = "object-store")]
+pub use connector_object_store as object_store;
+/// Hadoop SequenceFile output (feature `sequencefile`).
+#[cfg(feature = "sequencefile")]
+pub use connector_sequencefile as sequencefile;
+
 pub mod build;
 pub mod config;
+pub mod http;
 pub mod report;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use spillway::build::{self, RunOptions};
@@ -44,6 +45,14 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Serve /metrics (Prometheus), /healthz, /readyz and a status page on this address
+        /// (for example 127.0.0.1:9249). Off unless given.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// With --http: keep serving the final figures this long after the job ends (for example
+        /// "30s"), so a last scrape sees them; SIGTERM ends it early.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "http")]
+        http_linger: Option<std::time::Duration>,
     },
     /// Check a job file without running it or touching any data.
     Validate {
@@ -91,28 +100,40 @@ fn raise_open_file_limit() {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.
-async fn stop_signal() {
+/// Counts SIGTERM and SIGINT from the start of the process: the first asks the job to stop (or
+/// ends the linger of the HTTP endpoint), a second exits at once. Listening from the start means no
+/// signal is lost between the job's end and the linger.
+fn watch_signals() -> tokio::sync::watch::Receiver<u32> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    eprintln!("stopping: taking a final checkpoint and publishing every part (signal again to exit at once)");
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let n = *tx.borrow() + 1;
+            if n == 1 {
+                eprintln!("stopping: taking a final checkpoint and publishing every part (signal again to exit at once)");
+            } else {
+                eprintln!("second signal: exiting without a final checkpoint; the next run continues from the last one");
+                std::process::exit(130);
+            }
+            let _ = tx.send(n);
         }
-        eprintln!("second signal: exiting without a final checkpoint; the next run continues from the last one");
-        std::process::exit(130);
     });
+    rx
+}
+
+/// Resolves once a signal was received.
+async fn signalled(mut signals: tokio::sync::watch::Receiver<u32>) {
+    let _ = signals.wait_for(|n| *n > 0).await;
 }
 
 fn exit_code(e: &Error) -> ExitCode {
@@ -151,8 +172,15 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
             worker,
             workers,
             no_progress,
+            http,
+            http_linger,
         } => {
             let file = JobFile::load(&job)?;
+            // Up before the restore, so that orchestrators see "not ready" until it is done.
+            let endpoint = match http {
+                Some(addr) => Some(spillway::http::serve(addr).await?.0),
+                None => None,
+            };
             if workers == 0 || worker >= workers {
                 return Err(Error::config(
                     "--worker",
@@ -164,7 +192,11 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
             raise_open_file_limit();
             let options = RunOptions { worker, workers };
             let mut progress_task = None;
-            let summary = build::run(&file, &options, stop_signal(), |p| {
+            let signals = watch_signals();
+            let summary = build::run(&file, &options, signalled(signals.clone()), |p| {
+                if let Some(e) = &endpoint {
+                    e.attach(Arc::clone(&p));
+                }
                 progress_task = Some(report::spawn_progress(p, !no_progress));
             })
             .await;
@@ -179,6 +211,15 @@ async fn main_inner(cli: Cli) -> Result<(), Error> {
                 "{}",
                 report::summary(&file.job.name, &summary, &file.sink.path)
             );
+            if let (Some(_), Some(linger)) = (&endpoint, http_linger) {
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                tracing::info!("the job ended; serving its final figures for {linger:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(linger) => {}
+                    _ = signalled(signals) => {}
+                }
+            }
             Ok(())
         }
         Command::Checkpoints { dir, show, json } => {

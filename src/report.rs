@@ -69,7 +69,7 @@ pub fn spawn_progress(progress: Arc<JobProgress>, show_bar: bool) -> tokio::task
                 let b = ProgressBar::new(expected);
                 b.set_style(
                     ProgressStyle::with_template(
-                        "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {human_pos}/{human_len} records ({per_sec}, eta {eta}) {msg}",
+                        "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {human_pos}/{human_len} records (eta {eta}) {msg}",
                     )
                     .expect("template")
                     .progress_chars("=> "),
@@ -95,8 +95,10 @@ pub fn spawn_progress(progress: Arc<JobProgress>, show_bar: bool) -> tokio::task
         loop {
             let done = progress.finished.load(Ordering::Acquire);
             let records = progress.records_in.load(Ordering::Relaxed);
+            let rate = records as f64 / started.elapsed().as_secs_f64().max(0.001);
             let msg = format!(
-                "· {} files · {} · {} checkpoints{}",
+                "· {:.0} records/s · {} files · {} · {} checkpoints{}",
+                rate,
                 progress.files_committed.load(Ordering::Relaxed),
                 human_bytes(progress.bytes_committed.load(Ordering::Relaxed)),
                 progress.checkpoints_completed.load(Ordering::Relaxed),

@@ -26,6 +26,7 @@ case "${1:-}" in
     timed "$D/kafka.sh" install
     timed "$D/s3.sh" install
     timed "$D/hdfs.sh" install
+    timed "$D/browser.sh" install
     say "all installed in $(elapsed "$t0")s (cache: $SPILLWAY_CACHE)" ;;
   start)
     t0="$(now_s)"

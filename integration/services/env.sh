@@ -18,6 +18,6 @@ printf 'export SPILLWAY_RUN=%q\n' "$SPILLWAY_RUN"
 if [[ -x "$SPILLWAY_PY" ]]; then
   printf 'export SPILLWAY_PYTHON=%q\n' "$SPILLWAY_PY"
 fi
-for s in kafka s3 hdfs; do
+for s in kafka s3 hdfs browser; do
   "$SPILLWAY_SERVICES_DIR/$s.sh" env
 done

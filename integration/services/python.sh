@@ -19,6 +19,8 @@ REQUIREMENTS=(
   pyarrow==26.0.1
   boto3==1.44.5
   confluent-kafka==2.16.1
+  prometheus_client==0.26.0
+  pyyaml==6.0.3
 )
 STAMP="$SPILLWAY_VENV/.spillway-requirements"
 # Keep pip's download cache with the rest of the cache.

@@ -62,6 +62,17 @@ pub enum Error {
         message: String,
     },
 
+    /// A part file name is taken: a published file, or in-progress or pending data, already has
+    /// it. Targets whose in-progress names carry no unique suffix (legacy naming) return it from
+    /// `open`; the sink then picks the next name.
+    #[error("{path}: name in use ({message})")]
+    NameInUse {
+        /// The final path that was asked for.
+        path: String,
+        /// What holds the name.
+        message: String,
+    },
+
     /// A path is not allowed: absolute, escaping the root, or containing forbidden characters.
     #[error("invalid path {path:?}: {reason}")]
     InvalidPath {
@@ -179,6 +190,7 @@ impl Error {
             },
             Error::Storage { .. } | Error::Source { .. } => ErrorKind::External,
             Error::Lost { .. }
+            | Error::NameInUse { .. }
             | Error::InvalidPath { .. }
             | Error::Config { .. }
             | Error::Checkpoint { .. }

@@ -6,6 +6,10 @@
 //! | persist | fsync the hidden file; the handle records its length |
 //! | resume | truncate the hidden file to the recorded length and append from there |
 //! | commit | rename the hidden file to its final name; fsync the directory afterwards |
+//!
+//! With [`InProgressNaming::Legacy`] (Flink `BucketingSink`'s names), open creates
+//! `_{name}.in-progress` exclusively, close for commit renames it to `_{name}.pending`, and commit
+//! renames that to `{name}`; see [`InProgressNaming`] for how every step stays exact.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -14,6 +18,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::naming::{InProgressNaming, LegacyNaming};
 use super::{
     Capabilities, Committable, InProgress, RecoverableStream, RecoverableWriter, RelPath,
     ResumeHandle,
@@ -57,6 +62,7 @@ impl Default for LocalTargetOptions {
 pub struct LocalTarget {
     root: PathBuf,
     options: LocalTargetOptions,
+    naming: InProgressNaming,
 }
 
 impl LocalTarget {
@@ -83,7 +89,54 @@ impl LocalTarget {
             )
         })?;
         let _ = fs::remove_file(&probe);
-        Ok(LocalTarget { root, options })
+        Ok(LocalTarget {
+            root,
+            options,
+            naming: InProgressNaming::Hidden,
+        })
+    }
+
+    /// Names unpublished parts this way (default [`InProgressNaming::Hidden`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use sink_core::fs::{InProgressNaming, LocalTarget, RecoverableWriter, RelPath};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let target = LocalTarget::new(dir.path()).unwrap().with_naming(InProgressNaming::legacy()).unwrap();
+    /// let mut part = target.open(&RelPath::parse("part-0-0").unwrap()).await.unwrap();
+    /// assert!(dir.path().join("_part-0-0.in-progress").exists());
+    /// part.write(b"x").await.unwrap();
+    /// let c = part.close_for_commit().await.unwrap();
+    /// assert!(dir.path().join("_part-0-0.pending").exists());
+    /// target.commit(&c).await.unwrap();
+    /// assert!(dir.path().join("part-0-0").exists());
+    /// # });
+    /// ```
+    pub fn with_naming(mut self, naming: InProgressNaming) -> Result<Self> {
+        naming.validate()?;
+        self.naming = naming;
+        Ok(self)
+    }
+
+    /// How unpublished parts are named.
+    pub fn naming(&self) -> &InProgressNaming {
+        &self.naming
+    }
+
+    fn legacy(&self) -> Option<&LegacyNaming> {
+        match &self.naming {
+            InProgressNaming::Legacy(l) => Some(l),
+            InProgressNaming::Hidden => None,
+        }
+    }
+
+    /// The `data` of handles, committables and listed items: the unpublished file's name, and for
+    /// legacy names also the final path (the same in both states of a part).
+    fn data(&self, temp: &str, path: &RelPath) -> serde_json::Value {
+        match self.naming {
+            InProgressNaming::Hidden => json!({ "temp": temp }),
+            InProgressNaming::Legacy(_) => json!({ "temp": temp, "final": path.as_str() }),
+        }
     }
 
     /// The root directory.
@@ -107,7 +160,7 @@ impl LocalTarget {
                 "local handle has no `temp` file name; was it made by another target?",
             )
         })?;
-        if !is_temp_name_of(name, path.file_name()) {
+        if self.naming.final_name_of(name) != Some(path.file_name()) {
             return Err(Error::InvalidPath {
                 path: name.to_string(),
                 reason: format!("not the in-progress file of {path}"),
@@ -137,6 +190,7 @@ pub fn parse_temp_name(name: &str) -> Option<&str> {
     (!unique.is_empty() && !unique.contains('/')).then_some(&rest[..at])
 }
 
+#[cfg(test)]
 fn is_temp_name_of(temp: &str, final_name: &str) -> bool {
     parse_temp_name(temp) == Some(final_name)
 }
@@ -162,28 +216,63 @@ impl RecoverableWriter for LocalTarget {
                 reason: "a part file needs a name".into(),
             });
         }
-        let name = temp_name(path.file_name(), &uuid::Uuid::new_v4().simple().to_string());
+        let name = self
+            .naming
+            .open_name(path.file_name(), &uuid::Uuid::new_v4().simple().to_string());
         let dir = self.abs(&path.parent().unwrap_or_default());
         let temp = dir.join(&name);
+        // Names that must not exist, checked after the exclusive create, in the order a part's
+        // file moves (in-progress -> pending -> final), so that no other writer can own the name.
+        let mut taken = Vec::new();
+        if let Some(l) = self.legacy() {
+            taken.push(dir.join(l.pending_name(path.file_name())));
+        }
+        taken.push(self.abs(path));
         let file = {
             let dir = dir.clone();
             let temp = temp.clone();
+            let rel = path.to_string();
             blocking(move || {
                 fs::create_dir_all(&dir)
                     .map_err(|e| Error::io("create directory", dir.display(), e))?;
-                OpenOptions::new()
+                let file = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&temp)
-                    .map_err(|e| Error::io("create", temp.display(), e))
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => Error::NameInUse {
+                            path: rel.clone(),
+                            message: format!("{} exists", temp.display()),
+                        },
+                        _ => Error::io("create", temp.display(), e),
+                    })?;
+                for t in &taken {
+                    let exists = t
+                        .try_exists()
+                        .map_err(|e| Error::io("stat", t.display(), e))?;
+                    if exists {
+                        drop(file);
+                        let _ = fs::remove_file(&temp);
+                        return Err(Error::NameInUse {
+                            path: rel,
+                            message: format!("{} exists", t.display()),
+                        });
+                    }
+                }
+                Ok(file)
             })
             .await?
         };
+        let pending = self.legacy().map(|l| {
+            let n = l.pending_name(path.file_name());
+            (dir.join(&n), n)
+        });
         Ok(Box::new(LocalStream {
             file: Some(file),
             path: path.clone(),
-            temp_name: name,
+            data: self.data(&name, path),
             temp,
+            pending: pending.map(|(p, n)| (p, self.data(&n, path))),
             len: 0,
             sync: self.options.sync,
         }))
@@ -191,15 +280,31 @@ impl RecoverableWriter for LocalTarget {
 
     async fn resume(&self, handle: &ResumeHandle) -> Result<Box<dyn RecoverableStream>> {
         let temp = self.temp_of(&handle.path, &handle.data)?;
-        let temp_name = temp
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let want = handle.len;
         let path = handle.path.clone();
+        // Legacy names: a part closed after the checkpoint that holds this handle was renamed to
+        // its pending name; take it back.
+        let pending = self
+            .legacy()
+            .map(|l| temp.with_file_name(l.pending_name(path.file_name())));
         let file = {
             let temp = temp.clone();
+            let sync = self.options.sync;
             blocking(move || {
+                if let Some(pending) = pending {
+                    if !temp.try_exists().map_err(|e| Error::io("stat", temp.display(), e))?
+                        && pending.try_exists().map_err(|e| Error::io("stat", pending.display(), e))?
+                    {
+                        fs::rename(&pending, &temp).map_err(|e| {
+                            Error::io("rename", format!("{} -> {}", pending.display(), temp.display()), e)
+                        })?;
+                        if sync {
+                            if let Some(dir) = temp.parent() {
+                                fsync_dir(dir)?;
+                            }
+                        }
+                    }
+                }
                 let mut f = OpenOptions::new().write(true).open(&temp).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         Error::lost(
@@ -232,11 +337,16 @@ impl RecoverableWriter for LocalTarget {
             })
             .await?
         };
+        let pending = self.legacy().map(|l| {
+            let n = l.pending_name(handle.path.file_name());
+            (temp.with_file_name(&n), self.data(&n, &handle.path))
+        });
         Ok(Box::new(LocalStream {
             file: Some(file),
             path: handle.path.clone(),
-            temp_name,
+            data: handle.data.clone(),
             temp,
+            pending,
             len: handle.len,
             sync: self.options.sync,
         }))
@@ -308,7 +418,9 @@ impl RecoverableWriter for LocalTarget {
     async fn list_in_progress(&self, name_prefix: &str) -> Result<Vec<InProgress>> {
         let root = self.root.clone();
         let prefix = name_prefix.to_string();
+        let me = self.clone();
         blocking(move || {
+            let naming = &me.naming;
             let mut found = Vec::new();
             let mut stack = vec![(root.clone(), RelPath::root())];
             while let Some((dir, rel)) = stack.pop() {
@@ -328,12 +440,12 @@ impl RecoverableWriter for LocalTarget {
                             stack.push((entry.path(), child));
                         }
                     } else if ft.is_file() {
-                        if let Some(final_name) = parse_temp_name(&name) {
+                        if let Some(final_name) = naming.final_name_of(&name) {
                             if final_name.starts_with(&prefix) {
                                 if let Ok(path) = rel.join(final_name) {
                                     found.push(InProgress {
+                                        data: me.data(&name, &path),
                                         path,
-                                        data: json!({ "temp": name }),
                                     });
                                 }
                             }
@@ -357,6 +469,16 @@ impl RecoverableWriter for LocalTarget {
         .await
     }
 
+    fn same_in_progress(&self, item: &InProgress, data: &serde_json::Value) -> bool {
+        match self.naming {
+            InProgressNaming::Hidden => &item.data == data,
+            // The same part, whether it is in progress or pending.
+            InProgressNaming::Legacy(_) => {
+                item.data.get("final").is_some() && item.data.get("final") == data.get("final")
+            }
+        }
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             resume_in_place: true,
@@ -369,8 +491,11 @@ impl RecoverableWriter for LocalTarget {
 struct LocalStream {
     file: Option<File>,
     path: RelPath,
-    temp_name: String,
+    /// The `data` of this part's handles.
+    data: serde_json::Value,
     temp: PathBuf,
+    /// Legacy names: where close for commit moves the file, and the committable's `data`.
+    pending: Option<(PathBuf, serde_json::Value)>,
     len: u64,
     sync: bool,
 }
@@ -380,10 +505,6 @@ impl LocalStream {
         self.file
             .as_mut()
             .ok_or_else(|| Error::Internal(format!("{} used after close", self.temp.display())))
-    }
-
-    fn data(&self) -> serde_json::Value {
-        json!({ "temp": self.temp_name })
     }
 
     async fn sync_file(&mut self) -> Result<()> {
@@ -424,17 +545,39 @@ impl RecoverableStream for LocalStream {
         Ok(ResumeHandle {
             path: self.path.clone(),
             len: self.len,
-            data: self.data(),
+            data: self.data.clone(),
         })
     }
 
     async fn close_for_commit(mut self: Box<Self>) -> Result<Committable> {
         self.sync_file().await?;
         self.file = None;
+        let data = match self.pending.take() {
+            None => self.data.clone(),
+            Some((pending, data)) => {
+                let temp = self.temp.clone();
+                let sync = self.sync;
+                blocking(move || {
+                    fs::rename(&temp, &pending).map_err(|e| {
+                        Error::io(
+                            "rename",
+                            format!("{} -> {}", temp.display(), pending.display()),
+                            e,
+                        )
+                    })?;
+                    match pending.parent() {
+                        Some(dir) if sync => fsync_dir(dir),
+                        _ => Ok(()),
+                    }
+                })
+                .await?;
+                data
+            }
+        };
         Ok(Committable {
             path: self.path.clone(),
             len: self.len,
-            data: self.data(),
+            data,
         })
     }
 
@@ -470,6 +613,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = LocalTarget::new(dir.path()).unwrap();
         crate::fs::testing::conformance(&target).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_with_legacy_naming() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = LocalTarget::new(dir.path())
+            .unwrap()
+            .with_naming(InProgressNaming::legacy())
+            .unwrap();
+        crate::fs::testing::conformance(&target).await;
+        crate::fs::testing::conformance_legacy_naming(&target).await;
+        // Other affixes, and the names on disk.
+        let naming = LegacyNaming {
+            in_progress_prefix: ".".into(),
+            in_progress_suffix: ".writing".into(),
+            pending_prefix: String::new(),
+            pending_suffix: ".ready".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let target = LocalTarget::new(dir.path())
+            .unwrap()
+            .with_naming(InProgressNaming::Legacy(naming))
+            .unwrap();
+        crate::fs::testing::conformance(&target).await;
+        crate::fs::testing::conformance_legacy_naming(&target).await;
+        let mut s = target.open(&RelPath::parse("b/p").unwrap()).await.unwrap();
+        assert!(dir.path().join("b/.p.writing").is_file());
+        s.write(b"1").await.unwrap();
+        let c = s.close_for_commit().await.unwrap();
+        assert!(dir.path().join("b/p.ready").is_file());
+        assert!(!dir.path().join("b/.p.writing").exists());
+        target.commit(&c).await.unwrap();
+        assert_eq!(fs::read(dir.path().join("b/p")).unwrap(), b"1");
+    }
+
+    #[tokio::test]
+    async fn hidden_naming_refuses_a_published_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = LocalTarget::new(dir.path()).unwrap();
+        fs::write(dir.path().join("taken"), b"someone else's").unwrap();
+        let err = target
+            .open(&RelPath::parse("taken").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NameInUse { .. }), "{err}");
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "the hidden file it created is removed");
     }
 
     #[tokio::test]

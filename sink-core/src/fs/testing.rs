@@ -64,7 +64,7 @@ impl ReadBack for LocalTarget {
                 let child = rel.join(&name)?;
                 if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                     stack.push((entry.path(), child));
-                } else if !name.starts_with('.') {
+                } else if !name.starts_with('.') && self.naming().final_name_of(&name).is_none() {
                     out.push(child);
                 }
             }
@@ -371,6 +371,82 @@ pub async fn conformance_with<W: RecoverableWriter + ReadBack>(
             .await
             .expect("case 7: cleanup of a handle whose data was committed");
     }
+}
+
+/// More cases for targets with [`InProgressNaming::Legacy`](super::InProgressNaming::Legacy),
+/// whose unpublished names carry no unique suffix (see its documentation): `open` refuses a name
+/// held by an open, a pending or a published part (with [`Error::NameInUse`], leaving nothing
+/// behind), a handle taken while a part was open resumes after the part was closed for commit, and
+/// the in-progress and pending data of one part match its handle and its committable.
+pub async fn conformance_legacy_naming<W: RecoverableWriter + ReadBack>(target: &W) {
+    let base = RelPath::parse(&format!("legacy-{}", uuid::Uuid::new_v4().simple())).unwrap();
+    let p = |s: &str| base.join(s).unwrap();
+    let in_use = |r: Result<Box<dyn RecoverableStream>>, case: &str| match r {
+        Err(Error::NameInUse { .. }) => {}
+        Err(e) => panic!("{case}: expected Error::NameInUse, got {e}"),
+        Ok(_) => panic!("{case}: a second open of a taken name must fail"),
+    };
+
+    // 1. A name is taken while open, while pending and once published.
+    let path = p("a/part-0-0");
+    let mut s = target.open(&path).await.expect("open");
+    s.write(b"one").await.unwrap();
+    in_use(target.open(&path).await, "legacy 1: open while in progress");
+    let c = s.close_for_commit().await.unwrap();
+    in_use(target.open(&path).await, "legacy 1: open while pending");
+    target.commit(&c).await.unwrap();
+    in_use(target.open(&path).await, "legacy 1: open when published");
+    target
+        .commit(&c)
+        .await
+        .expect("legacy 1: commit is idempotent");
+    assert_eq!(
+        target.read(&path).await.unwrap().as_deref(),
+        Some(&b"one"[..]),
+        "legacy 1: the refused opens must not touch the part"
+    );
+    let left: Vec<_> = target
+        .list_in_progress("part-0-0")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.path.as_str().starts_with(base.as_str()))
+        .collect();
+    assert!(left.is_empty(), "legacy 1: refused opens left {left:?}");
+
+    // 2. Persisted while open, closed for commit (pending), crash, resume from the open handle.
+    let path = p("b/part-0-1");
+    let mut s = target.open(&path).await.unwrap();
+    s.write(b"kept;").await.unwrap();
+    let h = s.persist().await.unwrap();
+    s.write(b"later;").await.unwrap();
+    let c = s.close_for_commit().await.unwrap();
+    let listed: Vec<_> = target
+        .list_in_progress("part-0-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.path == path)
+        .collect();
+    assert_eq!(listed.len(), 1, "legacy 2: the pending part is listed");
+    assert!(
+        target.same_in_progress(&listed[0], &h.data),
+        "legacy 2: the pending file matches the handle taken while it was open"
+    );
+    assert!(target.same_in_progress(&listed[0], &c.data));
+    let mut s = target
+        .resume(&h)
+        .await
+        .expect("legacy 2: resume a handle after the part went pending");
+    assert_eq!(s.len(), 5);
+    s.write(b"again").await.unwrap();
+    let c = s.close_for_commit().await.unwrap();
+    target.commit(&c).await.unwrap();
+    assert_eq!(
+        target.read(&path).await.unwrap().as_deref(),
+        Some(&b"kept;again"[..]),
+        "legacy 2"
+    );
 }
 
 /// A fault to inject into [`MemTarget`].

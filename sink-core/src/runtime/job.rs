@@ -24,11 +24,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -37,6 +37,7 @@ use super::checkpoint::{
     checkpoint_name, Checkpoint, CheckpointManager, CheckpointStore, CheckpointTotals,
     DynCheckpointStore, CHECKPOINT_VERSION, DEFAULT_RETAINED_CHECKPOINTS,
 };
+use super::metrics::{CoordinatorMetrics, MetricGroup, SubtaskMetrics};
 use super::operator::{
     AssignTimestamps, Filter, FlatMap, Identity, Map, Operator, OperatorFactory, Then, TryMap,
 };
@@ -105,6 +106,9 @@ pub struct RuntimeContext {
     pub job_name: String,
     /// This subtask.
     pub subtask: SubtaskInfo,
+    /// The subtask's metric scope (labels `job_name`, `worker`, `subtask`): register your own
+    /// counters, gauges, histograms and meters here.
+    pub metrics: MetricGroup,
 }
 
 /// Live counters of a running job, shared with progress bars and metric exporters.
@@ -146,6 +150,99 @@ pub struct JobProgress {
     pub finished: AtomicBool,
     /// True while stopping.
     pub stopping: AtomicBool,
+    /// What the job is, set when it starts.
+    pub info: Mutex<JobInfo>,
+    /// The last checkpoints, newest last (at most [`RECENT_CHECKPOINTS`]).
+    pub recent_checkpoints: Mutex<VecDeque<CheckpointInfo>>,
+    /// The largest open parts of each subtask, refreshed on ticks and checkpoints.
+    pub busiest_buckets: Mutex<Vec<Vec<BucketLoad>>>,
+    /// Records behind the end of each source split (Kafka consumer lag), by split id.
+    pub source_lags: Mutex<BTreeMap<String, i64>>,
+    /// Watermark of each subtask, ms.
+    pub watermarks: Mutex<Vec<Option<i64>>>,
+    /// Why the job failed, if it did.
+    pub failure: Mutex<Option<String>>,
+}
+
+/// Checkpoints kept in [`JobProgress::recent_checkpoints`].
+pub const RECENT_CHECKPOINTS: usize = 20;
+
+/// What a running job is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobInfo {
+    /// Its name.
+    pub name: String,
+    /// Its run id.
+    pub run: String,
+    /// This worker.
+    pub worker: usize,
+    /// Workers of the job.
+    pub workers: usize,
+    /// Subtasks in this process.
+    pub parallelism: usize,
+    /// The checkpoint it restored, if any.
+    pub restored_from: Option<u64>,
+    /// When it started, ms since the epoch.
+    pub started_at: i64,
+}
+
+/// One checkpoint, for status pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// Its id.
+    pub id: u64,
+    /// When it was triggered, ms since the epoch.
+    pub timestamp: i64,
+    /// How long it took, ms.
+    pub duration_ms: u64,
+    /// Size of the checkpoint document, bytes (0 when it failed).
+    pub size: u64,
+    /// True for a final checkpoint.
+    pub final_checkpoint: bool,
+    /// `None` when completed; why it failed otherwise.
+    pub failure: Option<String>,
+}
+
+/// How much an open part holds, for "busiest buckets".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketLoad {
+    /// The bucket id.
+    pub bucket: String,
+    /// Bytes in its open part.
+    pub bytes: u64,
+    /// Records in its open part.
+    pub records: u64,
+}
+
+impl JobProgress {
+    /// Recent checkpoints, oldest first.
+    pub fn checkpoints(&self) -> Vec<CheckpointInfo> {
+        self.recent_checkpoints
+            .lock()
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The `n` largest open parts over all subtasks.
+    pub fn busiest(&self, n: usize) -> Vec<BucketLoad> {
+        let mut all: Vec<BucketLoad> = self
+            .busiest_buckets
+            .lock()
+            .map(|b| b.iter().flatten().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.bucket.cmp(&b.bucket)));
+        all.truncate(n);
+        all
+    }
+
+    fn push_checkpoint(&self, info: CheckpointInfo) {
+        if let Ok(mut c) = self.recent_checkpoints.lock() {
+            c.push_back(info);
+            while c.len() > RECENT_CHECKPOINTS {
+                c.pop_front();
+            }
+        }
+    }
 }
 
 impl JobProgress {
@@ -387,10 +484,17 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> Pipeline<S, T> {
 
     /// Writes into a shared sink.
     pub fn sink_to_dyn(self, sink: Arc<dyn Sink<T>>) -> JobRunner<S, T> {
+        let progress = JobProgress::default();
+        if let Boundedness::Bounded {
+            expected_records: Some(n),
+        } = self.source.boundedness()
+        {
+            progress.expected_records.store(n, Ordering::Relaxed);
+        }
         JobRunner {
             pipeline: self,
             sink,
-            progress: Arc::new(JobProgress::default()),
+            progress: Arc::new(progress),
         }
     }
 }
@@ -489,7 +593,13 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
         let meta = manager
             .load_or_create_meta(&settings.name, settings.worker, settings.workers)
             .await?;
-        let restored = manager.latest().await?;
+        let restored = manager.latest().await;
+        if let Err(e) = &restored {
+            if let Ok(mut f) = progress.failure.lock() {
+                *f = Some(e.to_string());
+            }
+        }
+        let restored = restored?;
         let location = restored
             .as_ref()
             .map(|c| manager.store().location(&checkpoint_name(c.id)))
@@ -510,6 +620,27 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
         sink.recover(&meta.run, &sink_states, &location).await?;
 
         let p = settings.parallelism;
+        if let Ok(mut info) = progress.info.lock() {
+            *info = JobInfo {
+                name: settings.name.clone(),
+                run: meta.run.clone(),
+                worker: settings.worker,
+                workers: settings.workers,
+                parallelism: p,
+                restored_from: restored.as_ref().map(|c| c.id),
+                started_at: settings.clock.now_millis(),
+            };
+        }
+        if let Ok(mut b) = progress.busiest_buckets.lock() {
+            *b = vec![Vec::new(); p];
+        }
+        if let Ok(mut w) = progress.watermarks.lock() {
+            *w = vec![None; p];
+        }
+        let job_group = MetricGroup::new([
+            ("job_name", settings.name.clone()),
+            ("worker", settings.worker.to_string()),
+        ]);
         let positions = Arc::new(
             restored
                 .as_ref()
@@ -542,10 +673,12 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
                 .map(|(_, s)| s.clone())
                 .collect();
             let writer = sink.create_writer(info, &meta.run, mine, &location).await?;
+            let subtask_group = job_group.add_group("subtask", info.global_index().to_string());
             let mut op = (pipeline.chain)();
             op.open(&RuntimeContext {
                 job_name: settings.name.clone(),
                 subtask: info,
+                metrics: subtask_group.clone(),
             })?;
             let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
             controls.push(ctl_tx);
@@ -564,6 +697,8 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
                 rejected: Vec::new(),
                 counts: Counts::default(),
                 bad_logged: 0,
+                metrics: SubtaskMetrics::new(&subtask_group),
+                lag_gauges: BTreeMap::new(),
             };
             let tx = event_tx.clone();
             let tick = sink.tick_interval();
@@ -579,7 +714,10 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
         drop(event_tx);
         progress.ready.store(true, Ordering::Release);
 
+        let coordinator_metrics = CoordinatorMetrics::new(&job_group);
+        coordinator_metrics.up.set(1.0);
         let mut coord = Coordinator {
+            metrics: coordinator_metrics.clone(),
             settings: &settings,
             manager: &manager,
             run: meta.run.clone(),
@@ -622,6 +760,12 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
                 Event::Exited { buckets: b } => buckets.extend(b),
                 Event::Failed { error, .. } if outcome.is_ok() => outcome = Err(error),
                 _ => {}
+            }
+        }
+        coordinator_metrics.up.set(0.0);
+        if let Err(e) = &outcome {
+            if let Ok(mut f) = progress.failure.lock() {
+                *f = Some(e.to_string());
             }
         }
         progress.finished.store(true, Ordering::Release);
@@ -692,6 +836,7 @@ struct SubtaskSnapshot {
 }
 
 struct Coordinator<'a> {
+    metrics: CoordinatorMetrics,
     settings: &'a JobSettings,
     manager: &'a CheckpointManager,
     run: String,
@@ -733,6 +878,7 @@ impl Coordinator<'_> {
     fn fail_checkpoint(&mut self, why: &Error) -> Result<()> {
         self.consecutive_failures += 1;
         self.progress.add(&self.progress.checkpoints_failed, 1);
+        self.metrics.failed.increment(1);
         tracing::warn!(error = %why, failures = self.consecutive_failures, "checkpoint failed");
         if self.consecutive_failures > self.settings.checkpoint.tolerable_failures {
             return Err(Error::checkpoint(
@@ -774,6 +920,14 @@ impl Coordinator<'_> {
                         checkpoint_name(f.id),
                         format!("not complete after {:?}", self.settings.checkpoint.timeout),
                     );
+                    self.progress.push_checkpoint(CheckpointInfo {
+                        id: f.id,
+                        timestamp: f.timestamp,
+                        duration_ms: f.started.elapsed().as_millis() as u64,
+                        size: 0,
+                        final_checkpoint: f.close_all,
+                        failure: Some(err.to_string()),
+                    });
                     if f.close_all {
                         return Err(err);
                     }
@@ -868,7 +1022,20 @@ impl Coordinator<'_> {
             watermarks,
             totals: totals.clone(),
         };
-        let size = self.manager.save(&checkpoint).await?;
+        let size = match self.manager.save(&checkpoint).await {
+            Ok(size) => size,
+            Err(e) => {
+                self.progress.push_checkpoint(CheckpointInfo {
+                    id: f.id,
+                    timestamp: f.timestamp,
+                    duration_ms: f.started.elapsed().as_millis() as u64,
+                    size: 0,
+                    final_checkpoint: f.close_all,
+                    failure: Some(e.to_string()),
+                });
+                return Err(e);
+            }
+        };
         // Durable: now, and only now, the subtasks may publish.
         let id = f.id;
         self.broadcast(|| Control::Complete { id });
@@ -886,6 +1053,19 @@ impl Coordinator<'_> {
         p.last_checkpoint_duration_ms
             .store(f.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         p.last_checkpoint_size.store(size as u64, Ordering::Relaxed);
+        let took = f.started.elapsed();
+        self.metrics.duration.record(took.as_secs_f64());
+        self.metrics.size.set(size as f64);
+        self.metrics.completed.increment(1);
+        self.metrics.last_id.set(id as f64);
+        p.push_checkpoint(CheckpointInfo {
+            id,
+            timestamp: f.timestamp,
+            duration_ms: took.as_millis() as u64,
+            size: size as u64,
+            final_checkpoint: f.close_all,
+            failure: None,
+        });
         tracing::debug!(checkpoint = id, bytes = size, took = ?f.started.elapsed(), "checkpoint complete");
         Ok(())
     }
@@ -922,9 +1102,54 @@ struct Subtask<S, T> {
     rejected: Vec<(usize, String)>,
     counts: Counts,
     bad_logged: u64,
+    metrics: SubtaskMetrics,
+    lag_gauges: BTreeMap<String, metrics::Gauge>,
 }
 
+/// Open parts listed per subtask in the status.
+const BUSIEST_PER_SUBTASK: usize = 10;
+
 impl<S: Send + 'static, T: Send + 'static> Subtask<S, T> {
+    /// Refreshes gauges and the shared status: on ticks and checkpoints, not per batch.
+    fn publish_status(&mut self) {
+        let m = self.writer.metrics();
+        self.metrics.open_parts.set(m.open_parts as f64);
+        self.metrics.pending_files.set(m.pending_parts as f64);
+        self.metrics.buckets.set(m.buckets as f64);
+        self.metrics.memory.set(m.memory as f64);
+        let now = self.clock.now_millis();
+        let wm = self.reader.watermark();
+        if let Some(w) = wm {
+            self.metrics.watermark_lag.set((now - w) as f64 / 1000.0);
+        }
+        if let Ok(mut w) = self.progress.watermarks.lock() {
+            if let Some(slot) = w.get_mut(self.index) {
+                *slot = wm;
+            }
+        }
+        let busiest = self.writer.busiest_buckets(BUSIEST_PER_SUBTASK);
+        if let Ok(mut b) = self.progress.busiest_buckets.lock() {
+            if let Some(slot) = b.get_mut(self.index) {
+                *slot = busiest;
+            }
+        }
+        let lags = self.reader.lags();
+        if !lags.is_empty() {
+            if let Ok(mut all) = self.progress.source_lags.lock() {
+                for (split, lag) in &lags {
+                    all.insert(split.clone(), *lag);
+                }
+            }
+            for (split, lag) in lags {
+                let metrics = &self.metrics;
+                self.lag_gauges
+                    .entry(split)
+                    .or_insert_with_key(|k| metrics.source_lag(k))
+                    .set(lag as f64);
+            }
+        }
+    }
+
     async fn run(
         mut self,
         mut control: mpsc::UnboundedReceiver<Control>,
@@ -970,6 +1195,12 @@ impl<S: Send + 'static, T: Send + 'static> Subtask<S, T> {
                             p.add(&p.files_committed, report.files);
                             p.add(&p.bytes_committed, report.bytes);
                             p.add(&p.records_committed, report.records);
+                            self.metrics.files_committed.increment(report.files);
+                            self.metrics.bytes_written.increment(report.bytes);
+                            for lag in &report.commit_lags_ms {
+                                self.metrics.commit_lag.record(*lag as f64 / 1000.0);
+                            }
+                            self.publish_status();
                             if let Err(e) = self.reader.checkpoint_complete(id).await {
                                 tracing::warn!(error = %e, "source could not acknowledge checkpoint {id}");
                             }
@@ -980,6 +1211,7 @@ impl<S: Send + 'static, T: Send + 'static> Subtask<S, T> {
                 _ = tick(&mut ticker) => {
                     self.process().await?;
                     self.writer.on_tick(self.clock.now_millis()).await?;
+                    self.publish_status();
                 }
                 status = self.reader.poll(&mut self.batch, self.batch_size), if reading => {
                     let status = status?;
@@ -1028,17 +1260,23 @@ impl<S: Send + 'static, T: Send + 'static> Subtask<S, T> {
         p.add(&p.records_in, n_in);
         p.add(&p.records_out, n_out);
         p.add(&p.bad_records, n_bad);
+        self.metrics.records_in.mark(n_in);
+        self.metrics.records_out.increment(n_out);
         Ok(())
     }
 
     async fn handle_bad(&mut self, b: BadRecord, now: i64) -> Result<()> {
         let origin = self.reader.describe_origin(b.origin);
         match self.policy {
-            BadRecordPolicy::Fail => Err(Error::BadRecord {
-                origin,
-                reason: b.reason,
-            }),
+            BadRecordPolicy::Fail => {
+                self.metrics.bad_fail.increment(1);
+                Err(Error::BadRecord {
+                    origin,
+                    reason: b.reason,
+                })
+            }
             BadRecordPolicy::Skip => {
+                self.metrics.bad_skip.increment(1);
                 if self.bad_logged < 10 {
                     self.bad_logged += 1;
                     tracing::warn!(%origin, reason = %b.reason, "skipping bad record");
@@ -1047,6 +1285,7 @@ impl<S: Send + 'static, T: Send + 'static> Subtask<S, T> {
                 Ok(())
             }
             BadRecordPolicy::DeadLetter => {
+                self.metrics.bad_dead_letter.increment(1);
                 let letter = DeadLetter::new(origin, b.reason, b.payload.as_deref(), now);
                 self.writer.write_dead_letter(&letter, now).await?;
                 self.progress.add(&self.progress.dead_letters, 1);

@@ -14,6 +14,7 @@
 mod checkpoint;
 mod generator;
 mod job;
+pub mod metrics;
 mod operator;
 mod sink;
 mod source;
@@ -27,9 +28,10 @@ pub use checkpoint::{
 };
 pub use generator::{Behavior, Event, GeneratorConfig, GeneratorSource, DEFAULT_START_MILLIS};
 pub use job::{
-    BadRecordPolicy, CheckpointConfig, Job, JobBuilder, JobProgress, JobRunner, JobSummary,
-    Pipeline, RuntimeContext, DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINT_INTERVAL,
-    DEFAULT_CHECKPOINT_TIMEOUT, DEFAULT_TOLERABLE_FAILED_CHECKPOINTS,
+    BadRecordPolicy, BucketLoad, CheckpointConfig, CheckpointInfo, Job, JobBuilder, JobInfo,
+    JobProgress, JobRunner, JobSummary, Pipeline, RuntimeContext, DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_TIMEOUT, DEFAULT_TOLERABLE_FAILED_CHECKPOINTS,
+    RECENT_CHECKPOINTS,
 };
 pub use operator::{Operator, OperatorFactory};
 pub use sink::{DiscardingSink, Sink, SinkMetrics, SinkWriter};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::job::BucketLoad;
 use super::source::{StreamRecord, SubtaskInfo};
 use crate::error::Result;
 use crate::sink::{
@@ -99,6 +100,12 @@ pub trait SinkWriter<T>: Send {
 
     /// The distinct buckets this writer wrote to (for the job's summary).
     fn bucket_ids(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The `n` largest open parts (for status pages).
+    fn busiest_buckets(&self, n: usize) -> Vec<BucketLoad> {
+        let _ = n;
         Vec::new()
     }
 }
@@ -219,6 +226,17 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for FileSinkWriter<T> {
 
     fn bucket_ids(&self) -> Vec<String> {
         FileSinkWriter::bucket_ids(self)
+    }
+
+    fn busiest_buckets(&self, n: usize) -> Vec<BucketLoad> {
+        self.largest_open_parts(n)
+            .into_iter()
+            .map(|(bucket, bytes, records)| BucketLoad {
+                bucket,
+                bytes,
+                records,
+            })
+            .collect()
     }
 }
 

@@ -198,6 +198,12 @@ pub trait SourceReader<T>: Send {
 
     /// A human-readable origin: `orders/3@1200`.
     fn describe_origin(&self, origin: Origin) -> String;
+
+    /// Records behind the end of each split, by split id (a Kafka reader's consumer lag), when the
+    /// reader knows. Asked on ticks and checkpoints, not per batch.
+    fn lags(&self) -> Vec<(String, i64)> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

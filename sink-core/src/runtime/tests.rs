@@ -334,3 +334,107 @@ async fn parallelism_change_keeps_exactly_once() {
     assert_exactly(&ids, 200_000);
     assert_eq!(in_progress, 0);
 }
+
+/// A user's transform registers its own metric in `open`, scoped like the built-in ones, and the
+/// runtime's metrics count what the job did.
+#[tokio::test]
+async fn user_and_built_in_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    struct CountBuys(Option<::metrics::Counter>);
+    impl Operator<Event, Event> for CountBuys {
+        fn open(&mut self, ctx: &RuntimeContext) -> crate::Result<()> {
+            assert_eq!(ctx.job_name, "metrics-test");
+            self.0 = Some(
+                ctx.metrics
+                    .add_group("operator", "count-buys")
+                    .counter("buys_total"),
+            );
+            Ok(())
+        }
+        fn process(
+            &mut self,
+            input: &mut Vec<StreamRecord<Event>>,
+            output: &mut Vec<StreamRecord<Event>>,
+            _: &mut Vec<BadRecord>,
+        ) -> crate::Result<()> {
+            let buys = input
+                .iter()
+                .filter(|r| r.value.behavior == Behavior::Buy)
+                .count();
+            self.0.as_ref().unwrap().increment(buys as u64);
+            output.append(input);
+            Ok(())
+        }
+    }
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder
+        .install()
+        .expect("the only recorder of this test binary");
+
+    let out = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    let src = gen(Some(10_000), None);
+    let expected_buys = (0..10_000u64)
+        .filter(|id| {
+            GeneratorConfig {
+                splits: 4,
+                step: Duration::from_secs(1),
+                ..GeneratorConfig::default()
+            }
+            .event((id % 4) as u32, id / 4)
+            .behavior
+                == Behavior::Buy
+        })
+        .count() as u64;
+    let summary = Job::builder("metrics-test")
+        .parallelism(2)
+        .checkpoint_interval(Duration::from_millis(50))
+        .checkpoint_store(LocalCheckpointStore::new(ckpt.path()).unwrap())
+        .from_source(src)
+        .transform(|| Box::new(CountBuys(None)))
+        .sink_to(json_sink(out.path(), DefaultRollingPolicy::default()))
+        .run()
+        .await
+        .unwrap();
+
+    let mut counters: HashMap<String, u64> = HashMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let k = key.key();
+        if !k
+            .labels()
+            .any(|l| l.key() == "job_name" && l.value() == "metrics-test")
+        {
+            continue;
+        }
+        if let DebugValue::Counter(v) = value {
+            let mut labels: Vec<String> = k
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            *counters.entry(k.name().to_string()).or_default() += v;
+            counters.insert(format!("{}{{{}}}", k.name(), labels.join(",")), v);
+        }
+    }
+    assert_eq!(counters["buys_total"], expected_buys);
+    assert!(
+        counters.contains_key(
+            "buys_total{job_name=metrics-test,operator=count-buys,subtask=0,worker=0}"
+        ),
+        "{counters:?}"
+    );
+    assert_eq!(counters["spillway_records_in_total"], 10_000);
+    assert_eq!(counters["spillway_records_out_total"], 10_000);
+    assert_eq!(
+        counters["spillway_part_files_committed_total"],
+        summary.files_committed
+    );
+    assert_eq!(
+        counters["spillway_bytes_written_total"],
+        summary.bytes_committed
+    );
+    assert_eq!(counters["spillway_checkpoints_total"], summary.checkpoints);
+}

@@ -39,6 +39,65 @@ pub trait RowEncoder<T>: Send + Sync + 'static {
     fn suffix(&self) -> &str {
         ""
     }
+
+    /// A per-part encoder, for formats whose bytes depend on the part file they go into (a
+    /// SequenceFile's header names a sync marker of its own, repeated every few kilobytes of that
+    /// file). The sink calls it when it opens a part and when it resumes one after a restart; when
+    /// it returns `Some`, that part's header and records go through the returned [`PartEncoder`]
+    /// instead of [`header`](Self::header) and [`encode`](Self::encode). Default: `None`.
+    ///
+    /// A resumed part gets a new part encoder that must continue the file consistently from what
+    /// [`PartStart`] says (its path and length), because nothing else survives a crash: derive
+    /// per-file values (a sync marker) from the path, not from a random source.
+    fn part_encoder(&self, part: PartStart<'_>) -> Option<Box<dyn PartEncoder<T>>> {
+        let _ = part;
+        None
+    }
+}
+
+/// Forwards everything, so that a boxed encoder (chosen at run time) is an encoder.
+impl<T: 'static> RowEncoder<T> for Box<dyn RowEncoder<T>> {
+    fn encode(&self, record: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        (**self).encode(record, out)
+    }
+
+    fn header(&self) -> Option<&[u8]> {
+        (**self).header()
+    }
+
+    fn suffix(&self) -> &str {
+        (**self).suffix()
+    }
+
+    fn part_encoder(&self, part: PartStart<'_>) -> Option<Box<dyn PartEncoder<T>>> {
+        (**self).part_encoder(part)
+    }
+}
+
+/// The part a [`RowEncoder::part_encoder`] is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartStart<'a> {
+    /// The part's final path, relative to the target's root (its name is unique: it holds the run
+    /// id, the subtask and a counter).
+    pub path: &'a RelPath,
+    /// `None` for a new, empty part; `Some(len)` for a part resumed after a restart, which already
+    /// holds `len` bytes (its header among them).
+    pub resumed_len: Option<u64>,
+}
+
+/// Encodes the records of one part file, keeping state across them (see
+/// [`RowEncoder::part_encoder`]).
+pub trait PartEncoder<T>: Send {
+    /// Appends the bytes that start a new part (a file header). Not called for a resumed part.
+    fn header(&mut self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
+
+    /// Appends one record. `pos` is the length of the part file before this record (bytes
+    /// already written plus those buffered), so `pos + k` is the file offset of `out[len + k]`
+    /// where `len` is `out`'s length on entry. On error the encoder must leave its own state as
+    /// before the call; the sink cuts away what it appended.
+    fn encode(&mut self, record: &T, pos: u64, out: &mut Vec<u8>) -> Result<(), EncodeError>;
 }
 
 /// The record's `Display` text and a newline (Flink's `SimpleStringEncoder`). Suffix `.txt`.
@@ -233,6 +292,14 @@ pub trait BulkWriter<T>: Send {
     /// Memory held by buffered records and produced bytes not yet taken.
     fn buffered_bytes(&self) -> usize;
 
+    /// Bytes that what was added and not yet taken will still add to the file, estimated: the
+    /// part's size for rolling policies is the bytes taken so far plus this. Defaults to
+    /// [`buffered_bytes`](Self::buffered_bytes); a format whose buffers are much larger (or
+    /// smaller) than their encoded form, such as Parquet's, estimates better.
+    fn pending_size(&self) -> usize {
+        self.buffered_bytes()
+    }
+
     /// Turns buffered records into output bytes now (closes a row group).
     fn flush(&mut self) -> crate::Result<()>;
 
@@ -248,6 +315,16 @@ pub trait BulkWriterFactory<T>: Send + Sync + 'static {
     /// The file suffix this format suggests (`.parquet`).
     fn suffix(&self) -> &str {
         ""
+    }
+}
+
+impl<T: 'static> BulkWriterFactory<T> for Box<dyn BulkWriterFactory<T>> {
+    fn create(&self, bucket: &RelPath) -> crate::Result<Box<dyn BulkWriter<T>>> {
+        (**self).create(bucket)
+    }
+
+    fn suffix(&self) -> &str {
+        (**self).suffix()
     }
 }
 

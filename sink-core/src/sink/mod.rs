@@ -35,6 +35,7 @@
 //! with its states.
 
 mod assigner;
+pub mod bucketing;
 mod datetime;
 mod dead_letter;
 mod encoder;
@@ -50,8 +51,8 @@ pub use assigner::{
 pub use datetime::{java_to_strftime, CachedFormatter, DateTimeFormat, TimeZone, Unit};
 pub use dead_letter::{DeadLetter, DEFAULT_DEAD_LETTER_BUCKET};
 pub use encoder::{
-    BulkWriter, BulkWriterFactory, CsvEncoder, EncodeError, JsonLinesEncoder, RowEncoder,
-    SimpleStringEncoder,
+    BulkWriter, BulkWriterFactory, CsvEncoder, EncodeError, JsonLinesEncoder, PartEncoder,
+    PartStart, RowEncoder, SimpleStringEncoder,
 };
 pub use fields::{json_field, FieldAccess, FieldValue};
 pub use rolling::{
@@ -86,6 +87,15 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
 pub const DEFAULT_PART_PREFIX: &str = "part";
 /// Parts persisted or closed at once at a checkpoint.
 const IO_CONCURRENCY: usize = 32;
+/// Names a writer skips in a row, because a target says they are in use, before it gives up.
+const MAX_NAME_PROBES: u32 = 1_000_000;
+
+fn wall_clock_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Runs storage operations a few dozen at a time. The futures are boxed so that the compiler can
 /// prove the enclosing future `Send` (closures over borrowed iterators defeat its inference).
@@ -126,10 +136,12 @@ impl From<Error> for WriteError {
 /// Part file names: `{prefix}-{run}-{subtask}-{counter}{suffix}` (Flink's `OutputFileConfig`).
 ///
 /// The prefix defaults to `part`; the suffix to the format's (`.json`, `.csv`, `.parquet`).
+/// [Legacy names](OutputFileConfigBuilder::with_legacy_part_names) leave the run id out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputFileConfig {
     part_prefix: String,
     part_suffix: Option<String>,
+    legacy_part_names: bool,
 }
 
 impl Default for OutputFileConfig {
@@ -137,6 +149,7 @@ impl Default for OutputFileConfig {
         OutputFileConfig {
             part_prefix: DEFAULT_PART_PREFIX.into(),
             part_suffix: None,
+            legacy_part_names: false,
         }
     }
 }
@@ -155,6 +168,11 @@ impl OutputFileConfig {
     /// The suffix, if set (otherwise the format's).
     pub fn part_suffix(&self) -> Option<&str> {
         self.part_suffix.as_deref()
+    }
+
+    /// True when names leave the run id out (`{prefix}-{subtask}-{counter}{suffix}`).
+    pub fn legacy_part_names(&self) -> bool {
+        self.legacy_part_names
     }
 
     fn validate(&self) -> Result<()> {
@@ -197,6 +215,29 @@ impl OutputFileConfigBuilder {
         self
     }
 
+    /// Names parts `{prefix}-{subtask}-{counter}{suffix}`, without the run id, as Flink 1.9's
+    /// `BucketingSink` did (`part-0-0`).
+    ///
+    /// Such names can already exist in the output (a previous job, an earlier run), so:
+    ///
+    /// * The target's `open` must refuse a name held by a published, pending or in-progress part
+    ///   with [`Error::NameInUse`] ([`LocalTarget`](crate::fs::LocalTarget) does); the writer then
+    ///   takes the next counter, as Flink's `BucketingSink` skipped existing names.
+    /// * On a start, [`FileSink::recover`] lists the unpublished parts named `{prefix}-{subtask}-…`
+    ///   and every writer starts its counter above the highest one of its subtask, so the names a
+    ///   run creates are always above anything that was there before it.
+    /// * Hence, after a restore, an unpublished part of subtask `s` that the checkpoint does not
+    ///   reference and whose counter is at least the checkpoint's counter of `s` was written by
+    ///   this job after the checkpoint: recovery deletes exactly those. Everything else (the
+    ///   leftovers of other jobs, of a run that crashed before its first checkpoint) is left alone.
+    ///
+    /// Two jobs must not write the same prefix into the same directories at the same time (as with
+    /// Flink).
+    pub fn with_legacy_part_names(mut self, legacy: bool) -> Self {
+        self.0.legacy_part_names = legacy;
+        self
+    }
+
     /// The config.
     pub fn build(self) -> OutputFileConfig {
         self.0
@@ -221,7 +262,7 @@ impl<R: 'static> Format<R> {
     }
 }
 
-type AssignerFactory<T> = Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>;
+pub(crate) type AssignerFactory<T> = Arc<dyn Fn() -> Box<dyn BucketAssigner<T>> + Send + Sync>;
 
 /// Anything that can be a sink's target: a [`RecoverableWriter`] or a shared one.
 pub trait IntoTarget {
@@ -247,6 +288,9 @@ struct Shared<T> {
     policy: Arc<dyn RollingPolicy<T>>,
     prefix: String,
     suffix: String,
+    legacy_names: bool,
+    /// Legacy names: the least counter of each subtask, set by `recover` from the names in use.
+    counter_floors: std::sync::Mutex<BTreeMap<usize, u64>>,
     bucket_check_interval: Duration,
     write_buffer_size: usize,
     memory_budget: usize,
@@ -423,6 +467,8 @@ impl<T: 'static, K> FileSinkBuilder<T, K> {
                 policy,
                 prefix: self.output.part_prefix,
                 suffix,
+                legacy_names: self.output.legacy_part_names,
+                counter_floors: Default::default(),
                 bucket_check_interval: self.bucket_check_interval,
                 write_buffer_size: self.write_buffer_size.max(1),
                 memory_budget: self.memory_budget,
@@ -479,6 +525,8 @@ pub struct RecoveryReport {
     pub orphans_deleted: usize,
     /// Old copies removed (targets that resume by copying).
     pub handles_cleaned: usize,
+    /// Legacy names: unpublished parts left in place because this job did not write them.
+    pub foreign_left: usize,
 }
 
 /// What one [`FileSinkWriter::notify_checkpoint_complete`] published.
@@ -490,6 +538,8 @@ pub struct CommitReport {
     pub bytes: u64,
     /// Their records.
     pub records: u64,
+    /// For each published part, milliseconds from its close to its publication (wall clock).
+    pub commit_lags_ms: Vec<u64>,
 }
 
 impl<T: Send + 'static> FileSink<T> {
@@ -508,9 +558,23 @@ impl<T: Send + 'static> FileSink<T> {
         self.shared.format.is_bulk()
     }
 
-    /// The name prefix shared by every part of a run: `{prefix}-{run}-`.
+    /// The name prefix shared by every part of a run: `{prefix}-{run}-` (legacy names: `{prefix}-`).
     pub fn run_prefix(&self, run: &str) -> String {
-        format!("{}-{run}-", self.shared.prefix)
+        if self.shared.legacy_names {
+            format!("{}-", self.shared.prefix)
+        } else {
+            format!("{}-{run}-", self.shared.prefix)
+        }
+    }
+
+    /// Legacy names: the subtask and counter of a part named `{prefix}-{subtask}-{counter}…`.
+    fn legacy_name_counter(&self, file_name: &str) -> Option<(usize, u64)> {
+        let rest = file_name
+            .strip_prefix(self.shared.prefix.as_str())?
+            .strip_prefix('-')?;
+        let (subtask, rest) = rest.split_once('-')?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        Some((subtask.parse().ok()?, rest[..digits].parse().ok()?))
     }
 
     /// Once per restart, before any writer is created: deletes in-progress parts of this run that
@@ -533,13 +597,44 @@ impl<T: Send + 'static> FileSink<T> {
                     .chain(s.pending.iter().map(|p| &p.committable.data))
             })
             .collect();
+        // Legacy names: the checkpoint's counter of each subtask (see `with_legacy_part_names`).
+        let mut restored_next: BTreeMap<usize, u64> = BTreeMap::new();
+        for st in restored {
+            let c = restored_next.entry(st.subtask).or_default();
+            *c = (*c).max(st.next_counter);
+        }
+        let mut floors: BTreeMap<usize, u64> = BTreeMap::new();
         for item in target.list_in_progress(&self.run_prefix(run)).await? {
-            if !keep.iter().any(|d| target.same_in_progress(&item, d)) {
+            let referenced = keep.iter().any(|d| target.same_in_progress(&item, d));
+            let ours_after_checkpoint = if !self.shared.legacy_names {
+                true
+            } else {
+                match self.legacy_name_counter(item.path.file_name()) {
+                    None => false,
+                    Some((subtask, n)) => {
+                        let ours = restored_next.get(&subtask).is_some_and(|c| n >= *c);
+                        if referenced || !ours {
+                            let f = floors.entry(subtask).or_default();
+                            *f = (*f).max(n + 1);
+                        }
+                        ours
+                    }
+                }
+            };
+            if !referenced && ours_after_checkpoint {
                 tracing::info!(path = %item.path, "deleting in-progress part no checkpoint references");
                 target.delete_in_progress(&item).await?;
                 report.orphans_deleted += 1;
+            } else if !referenced {
+                tracing::info!(path = %item.path, "leaving an unpublished part this job did not write");
+                report.foreign_left += 1;
             }
         }
+        *self
+            .shared
+            .counter_floors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = floors;
         Ok(report)
     }
 
@@ -552,6 +647,13 @@ impl<T: Send + 'static> FileSink<T> {
         restored: Vec<FileSinkState>,
     ) -> Result<FileSinkWriter<T>> {
         let shared = self.shared.clone();
+        let floor = shared
+            .counter_floors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ctx.subtask)
+            .copied()
+            .unwrap_or(0);
         let mut w = FileSinkWriter {
             shared: Arc::clone(&shared),
             assigner: (self.assigner)(),
@@ -559,7 +661,12 @@ impl<T: Send + 'static> FileSink<T> {
             dead: Lane::new(Arc::new(OnCheckpointRollingPolicy::build()), ".json".into()),
             dead_format: Format::Row(Box::new(JsonLinesEncoder::<DeadLetter>::new())),
             core: Core {
-                next_counter: restored.iter().map(|s| s.next_counter).max().unwrap_or(0),
+                next_counter: restored
+                    .iter()
+                    .map(|s| s.next_counter)
+                    .max()
+                    .unwrap_or(0)
+                    .max(floor),
                 ctx,
                 untagged: Vec::new(),
                 pending: BTreeMap::new(),
@@ -606,6 +713,8 @@ struct PartFile<R> {
     bucket: String,
     stream: Box<dyn RecoverableStream>,
     bulk: Option<Box<dyn BulkWriter<R>>>,
+    /// The part's own encoder, for row formats that keep per-file state.
+    row: Option<Box<dyn PartEncoder<R>>>,
     buf: Vec<u8>,
     creation_time: i64,
     last_update_time: i64,
@@ -620,7 +729,7 @@ impl<R: 'static> PartFile<R> {
     fn size(&self) -> u64 {
         self.stream.len()
             + self.buf.len() as u64
-            + self.bulk.as_ref().map_or(0, |b| b.buffered_bytes() as u64)
+            + self.bulk.as_ref().map_or(0, |b| b.pending_size() as u64)
     }
 
     fn info(&self) -> PartFileInfo<'_> {
@@ -825,7 +934,11 @@ fn encode_into<T, R: 'static>(
     match (&mut part.bulk, format) {
         (None, Format::Row(enc)) => {
             let mark = part.buf.len();
-            if let Err(e) = enc.encode(record, &mut part.buf) {
+            let res = match &mut part.row {
+                None => enc.encode(record, &mut part.buf),
+                Some(pe) => pe.encode(record, part.stream.len() + mark as u64, &mut part.buf),
+            };
+            if let Err(e) = res {
                 part.buf.truncate(mark);
                 return Err(WriteError::BadRecord(e.0));
             }
@@ -876,10 +989,34 @@ impl<T> Core<T> {
     fn part_name(&mut self, suffix: &str) -> String {
         let n = self.next_counter;
         self.next_counter += 1;
-        format!(
-            "{}-{}-{}-{n}{suffix}",
-            self.shared.prefix, self.ctx.run, self.ctx.subtask
-        )
+        if self.shared.legacy_names {
+            format!("{}-{}-{n}{suffix}", self.shared.prefix, self.ctx.subtask)
+        } else {
+            format!(
+                "{}-{}-{}-{n}{suffix}",
+                self.shared.prefix, self.ctx.run, self.ctx.subtask
+            )
+        }
+    }
+
+    /// Opens a stream under the next free name: names the target says are in use are skipped.
+    async fn open_stream(
+        &mut self,
+        bucket: &RelPath,
+        suffix: &str,
+    ) -> Result<(RelPath, Box<dyn RecoverableStream>)> {
+        let mut skipped = 0;
+        loop {
+            let path = bucket.join(&self.part_name(suffix))?;
+            match self.shared.target.open(&path).await {
+                Ok(stream) => return Ok((path, stream)),
+                Err(Error::NameInUse { path: p, message }) if skipped < MAX_NAME_PROBES => {
+                    tracing::debug!(path = %p, %message, "part name in use; taking the next");
+                    skipped += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn open_part<R: 'static>(
@@ -890,13 +1027,31 @@ impl<T> Core<T> {
         suffix: &str,
         now: i64,
     ) -> Result<PartFile<R>> {
-        let name = self.part_name(suffix);
-        let path = bucket.join(&name)?;
-        let (bulk, buf) = match format {
-            Format::Row(enc) => (None, enc.header().map(<[u8]>::to_vec).unwrap_or_default()),
-            Format::Bulk(f) => (Some(f.create(bucket)?), Vec::new()),
+        let (path, stream) = self.open_stream(bucket, suffix).await?;
+        let (bulk, row, buf) = match format {
+            Format::Row(enc) => match enc.part_encoder(PartStart {
+                path: &path,
+                resumed_len: None,
+            }) {
+                Some(mut pe) => {
+                    let mut buf = Vec::new();
+                    pe.header(&mut buf);
+                    (None, Some(pe), buf)
+                }
+                None => (
+                    None,
+                    None,
+                    enc.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                ),
+            },
+            Format::Bulk(f) => match f.create(bucket) {
+                Ok(w) => (Some(w), None, Vec::new()),
+                Err(e) => {
+                    let _ = stream.discard().await;
+                    return Err(e);
+                }
+            },
         };
-        let stream = self.shared.target.open(&path).await?;
         self.stats.parts_opened += 1;
         if !self.buckets_seen.contains(key) {
             self.buckets_seen.insert(key.to_owned());
@@ -905,6 +1060,7 @@ impl<T> Core<T> {
             bucket: key.to_owned(),
             stream,
             bulk,
+            row,
             buf,
             creation_time: now,
             last_update_time: now,
@@ -927,6 +1083,7 @@ impl<T> Core<T> {
             bucket,
             committable,
             records,
+            closed_at: wall_clock_millis(),
         });
         Ok(())
     }
@@ -948,10 +1105,16 @@ impl<T> Core<T> {
         concurrently(commits).await?;
         let paths: Vec<RelPath> = parts.iter().map(|p| p.committable.path.clone()).collect();
         target.sync_commits(&paths).await?;
+        let now = wall_clock_millis();
         let report = CommitReport {
             files: parts.len() as u64,
             bytes: parts.iter().map(|p| p.committable.len).sum(),
             records: parts.iter().map(|p| p.records).sum(),
+            commit_lags_ms: parts
+                .iter()
+                .filter(|p| p.closed_at > 0)
+                .map(|p| now.saturating_sub(p.closed_at).max(0) as u64)
+                .collect(),
         };
         self.stats.files_committed += report.files;
         self.stats.bytes_committed += report.bytes;
@@ -1125,6 +1288,7 @@ impl<T: Send + 'static> FileSinkWriter<T> {
                 bucket,
                 committable,
                 records,
+                closed_at: wall_clock_millis(),
             });
         }
         Ok(())
@@ -1222,10 +1386,18 @@ impl<T: Send + 'static> FileSinkWriter<T> {
         if !shared.target.capabilities().resume_in_place {
             self.core.superseded_untagged.push(open.handle.clone());
         }
+        let row = match &shared.format {
+            Format::Row(enc) => enc.part_encoder(PartStart {
+                path: &open.handle.path,
+                resumed_len: Some(open.handle.len),
+            }),
+            Format::Bulk(_) => None,
+        };
         let part_of = |bucket: String| PartFile {
             bucket,
             stream,
             bulk: None,
+            row,
             buf: Vec::new(),
             creation_time: open.creation_time,
             last_update_time: open.last_update_time,
@@ -1303,6 +1475,19 @@ impl<T: Send + 'static> FileSinkWriter<T> {
     /// Distinct buckets written by this writer.
     pub fn buckets_seen(&self) -> usize {
         self.core.buckets_seen.len()
+    }
+
+    /// The `n` open parts holding the most bytes: `(bucket, bytes, records)`.
+    pub fn largest_open_parts(&self, n: usize) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .main
+            .parts
+            .iter()
+            .map(|p| (p.bucket.clone(), p.size(), p.records))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
     }
 
     /// The ids of the buckets written by this writer.

@@ -61,6 +61,9 @@ pub struct PendingPart {
     pub committable: Committable,
     /// Records in it.
     pub records: u64,
+    /// When it was closed, ms since the epoch (wall clock), for the commit-lag metric; 0 if unknown.
+    #[serde(default)]
+    pub closed_at: i64,
 }
 
 impl FileSinkState {

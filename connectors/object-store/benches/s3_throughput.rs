@@ -1,0 +1,450 @@
+//! Throughput of the file sink on S3 against a bare multipart upload of the same bytes, and the
+//! same comparison against an in-process store with a fixed latency per part upload.
+//!
+//! ```sh
+//! integration/services/s3.sh start && eval "$(integration/services/env.sh)"
+//! cargo bench -p connector-object-store --bench s3_throughput
+//! ```
+//!
+//! Each run writes generator events as JSON lines through `FileSink` + `Job` (a few event-time
+//! buckets, checkpoints every second) to a fresh bucket, then uploads files of exactly the same
+//! sizes twice, with the same part size: with bare `create_multipart` / `put_part` /
+//! `complete_multipart` calls, one part at a time, and with object_store's `WriteMultipart`, two
+//! parts in flight. The ratio is the sink's rate over the faster of the two. The sink keeps up to two
+//! parts uploading while the next fills (`upload_concurrency`, default 2) and closes its files
+//! concurrently at the end. It prints the rates per run, then the medians. Environment:
+//! `SPILLWAY_BENCH_RUNS` (default 5), `SPILLWAY_BENCH_EVENTS` (default 1 000 000, ~105 MB;
+//! `cargo test --benches` runs once with 40 000),
+//! `SPILLWAY_BENCH_PART_SIZE` (default 8 MiB), `SPILLWAY_BENCH_UPLOAD_CONCURRENCY` (default: the
+//! target's, 2).
+//!
+//! First, without any server: the same job into an in-process store whose part uploads each take
+//! `SPILLWAY_BENCH_PART_LATENCY_MS` (default 50 ms, about 170 MB/s for 8 MiB parts), against bare
+//! uploads of the same sizes one and two parts at a time. On a 2-core machine moto competes with
+//! the job for the CPU (generating and encoding the events costs about 0.5 s per 100 MB), which
+//! the bare uploads do not pay; this part shows the sink's pipeline without that contention. It
+//! runs without `SPILLWAY_TEST_S3_ENDPOINT`; the S3 part is skipped then.
+//!
+//! Formats: JSON lines only for now. Parquet joins through [`BenchFormat`] once the parquet
+//! connector lands: add a variant and build its sink in [`sink_for`].
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use connector_object_store::{
+    Fault, FaultOp, FaultyStore, MemoryStore, ObjectCheckpointStore, ObjectStoreTarget,
+    DEFAULT_PART_SIZE,
+};
+use object_store::aws::AmazonS3Builder;
+use object_store::multipart::MultipartStore;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use sink_core::runtime::{CheckpointStore, Event, GeneratorConfig, GeneratorSource, Job};
+use sink_core::sink::{DateTimeBucketAssigner, DefaultRollingPolicy, FileSink, JsonLinesEncoder};
+
+/// What the sink writes. The hook for Parquet (and other bulk formats) to come.
+#[derive(Clone, Copy, Debug)]
+enum BenchFormat {
+    JsonLines,
+}
+
+fn sink_for(format: BenchFormat, target: ObjectStoreTarget) -> FileSink<Event> {
+    let assigner = DateTimeBucketAssigner::new()
+        .with_format("yyyy-MM-dd--HH")
+        .unwrap()
+        .with_event_time();
+    match format {
+        BenchFormat::JsonLines => {
+            FileSink::for_row_format(target, JsonLinesEncoder::<Event>::new())
+                .with_bucket_assigner(assigner)
+                .with_rolling_policy(DefaultRollingPolicy::default())
+                .build()
+                .unwrap()
+        }
+    }
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Run {
+    sink_bytes: u64,
+    sink_secs: f64,
+    /// Bare `put_part` calls, one at a time.
+    bare_secs: f64,
+    /// object_store's `WriteMultipart`, two parts in flight.
+    write_multipart_secs: f64,
+    files: usize,
+}
+
+/// Runs the job into `target` and returns how long it took.
+async fn run_job(
+    target: ObjectStoreTarget,
+    ckpt: Arc<dyn CheckpointStore>,
+    format: BenchFormat,
+    events: u64,
+) -> f64 {
+    // Events 10 ms apart in event time: 360 000 (~38 MB) per hourly bucket, a few buckets per
+    // run (3 for a million events).
+    let source = GeneratorSource::new(GeneratorConfig {
+        splits: 4,
+        count: Some(events),
+        rate: None,
+        step: Duration::from_millis(10),
+        ..GeneratorConfig::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let summary = Job::builder("bench")
+        .parallelism(1)
+        .checkpoint_interval(Duration::from_secs(1))
+        .checkpoint_store_dyn(ckpt)
+        .from_source(source)
+        .sink_to(sink_for(format, target))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(summary.records_committed, events);
+    started.elapsed().as_secs_f64()
+}
+
+/// Runs the job into `url` and returns how long it took.
+async fn sink_phase(
+    url: &str,
+    ckpt_url: &str,
+    o: &connector_object_store::ObjectStoreOptions,
+    format: BenchFormat,
+    events: u64,
+) -> f64 {
+    let target = ObjectStoreTarget::from_url(url, o).await.unwrap();
+    let ckpt = connector_object_store::checkpoint_store_from_url(ckpt_url, o).unwrap();
+    run_job(target, ckpt, format, events).await
+}
+
+/// Uploads files of `sizes` through `store`, `in_flight` parts at a time; returns the time.
+async fn bare_upload(
+    store: &Arc<dyn MultipartAndObjects>,
+    sizes: &[u64],
+    part_size: usize,
+    in_flight: usize,
+) -> f64 {
+    use futures::{StreamExt, TryStreamExt};
+    let payload: Vec<u8> = (0..part_size).map(|i| b'a' + (i % 26) as u8).collect();
+    let payload = Bytes::from(payload);
+    let started = Instant::now();
+    for (i, size) in sizes.iter().enumerate() {
+        let key = Path::from(format!("bare/file-{i}"));
+        let id = store.create_multipart(&key).await.unwrap();
+        let n = (*size as usize).div_ceil(part_size).max(1);
+        let parts: Vec<_> = futures::stream::iter(0..n)
+            .map(|idx| {
+                let len = (*size as usize - idx * part_size).min(part_size);
+                store.put_part(&key, &id, idx, payload.slice(..len).into())
+            })
+            .buffered(in_flight)
+            .try_collect()
+            .await
+            .unwrap();
+        store.complete_multipart(&key, &id, parts).await.unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// The same comparison against an in-process store whose part uploads each take `latency`: the
+/// sink's pipeline alone, with no server competing for the two cores. Returns (sink, bare one at a
+/// time, bare two at a time) seconds.
+async fn latency_run(
+    format: BenchFormat,
+    events: u64,
+    part_size: usize,
+    sizes: &[u64],
+    latency: Duration,
+) -> (f64, f64, f64) {
+    let store = || {
+        let mem = MemoryStore::new();
+        let faulty = Arc::new(FaultyStore::new(mem.clone()));
+        faulty.inject(Fault::hang(FaultOp::PutPart, latency).always());
+        (mem, faulty)
+    };
+    let (mem, faulty) = store();
+    let target = ObjectStoreTarget::builder(faulty)
+        .with_root(Path::from("lake"))
+        .with_part_size(part_size)
+        .build()
+        .unwrap();
+    let ckpt: Arc<dyn CheckpointStore> = Arc::new(ObjectCheckpointStore::new(
+        Arc::new(mem),
+        Path::from("ckpt"),
+        "memory://latency/ckpt",
+    ));
+    let sink = run_job(target, ckpt, format, events).await;
+    let (_, faulty) = store();
+    let faulty: Arc<dyn MultipartAndObjects> = faulty;
+    let one = bare_upload(&faulty, sizes, part_size, 1).await;
+    let (_, faulty) = store();
+    let faulty: Arc<dyn MultipartAndObjects> = faulty;
+    let two = bare_upload(&faulty, sizes, part_size, 2).await;
+    (sink, one, two)
+}
+
+/// Sizes of the published files under `prefix`.
+async fn file_sizes(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<u64> {
+    use futures::TryStreamExt;
+    store
+        .list(Some(&Path::from(prefix)))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.location.as_ref().contains("/_spillway/"))
+        .map(|m| m.size)
+        .collect()
+}
+
+/// The file sizes the job produces (deterministic), found with a run into memory.
+async fn sizes_for(format: BenchFormat, events: u64, part_size: usize) -> Vec<u64> {
+    let name = format!("bench-sizes-{}", uuid::Uuid::new_v4().simple());
+    let o = connector_object_store::ObjectStoreOptions {
+        part_size: Some(part_size),
+        ..Default::default()
+    };
+    let url = format!("memory://{name}/lake");
+    let secs = sink_phase(&url, &format!("memory://{name}/ckpt"), &o, format, events).await;
+    println!("  the same job into memory:// (CPU cost of generating and encoding): {secs:.2} s");
+    let store: Arc<dyn ObjectStore> = Arc::new(connector_object_store::MemoryStore::named(&name));
+    file_sizes(&store, "lake").await
+}
+
+/// Uploads files of `sizes` with bare calls, one part at a time; then with `WriteMultipart`.
+async fn bare_phases(
+    s3: &Arc<dyn MultipartAndObjects>,
+    sizes: &[u64],
+    part_size: usize,
+) -> (f64, f64) {
+    let payload: Vec<u8> = (0..part_size).map(|i| b'a' + (i % 26) as u8).collect();
+    let payload = Bytes::from(payload);
+    let started = Instant::now();
+    for (i, size) in sizes.iter().enumerate() {
+        let key = Path::from(format!("bare/file-{i}"));
+        let id = s3.create_multipart(&key).await.unwrap();
+        let mut parts = Vec::new();
+        let mut left = *size as usize;
+        let mut idx = 0;
+        while left > 0 || idx == 0 {
+            let n = left.min(part_size);
+            parts.push(
+                s3.put_part(&key, &id, idx, payload.slice(..n).into())
+                    .await
+                    .unwrap(),
+            );
+            left -= n;
+            idx += 1;
+        }
+        s3.complete_multipart(&key, &id, parts).await.unwrap();
+    }
+    let bare = started.elapsed().as_secs_f64();
+    {
+        use futures::{StreamExt, TryStreamExt};
+        let all = s3.list(None).map_ok(|m| m.location).boxed();
+        let _: Vec<Path> = s3.delete_stream(all).try_collect().await.unwrap();
+    }
+    let started = Instant::now();
+    for (i, size) in sizes.iter().enumerate() {
+        use object_store::ObjectStoreExt;
+        let key = Path::from(format!("write-multipart/file-{i}"));
+        let upload = s3.put_multipart(&key).await.unwrap();
+        let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, part_size);
+        let mut left = *size as usize;
+        while left > 0 {
+            let n = left.min(part_size);
+            w.wait_for_capacity(2).await.unwrap();
+            w.put(payload.slice(..n));
+            left -= n;
+        }
+        w.finish().await.unwrap();
+    }
+    (bare, started.elapsed().as_secs_f64())
+}
+
+trait MultipartAndObjects: ObjectStore + MultipartStore {}
+impl<T: ObjectStore + MultipartStore> MultipartAndObjects for T {}
+
+async fn one_run(
+    env: &common::S3Env,
+    format: BenchFormat,
+    events: u64,
+    part_size: usize,
+    sizes: &[u64],
+    sink_first: bool,
+) -> Run {
+    let bucket = common::fresh_bucket(env, "bench");
+    let mut o = env.options();
+    o.part_size = Some(part_size);
+    o.upload_concurrency = std::env::var("SPILLWAY_BENCH_UPLOAD_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let s3 = AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_endpoint(&env.endpoint)
+        .with_region(&env.region)
+        .with_access_key_id(&env.access_key_id)
+        .with_secret_access_key(&env.secret_access_key)
+        .with_virtual_hosted_style_request(!env.path_style)
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    let s3: Arc<dyn MultipartAndObjects> = Arc::new(s3);
+    let url = format!("s3://{bucket}/lake");
+    let ckpt = format!("s3://{bucket}/checkpoints");
+    let objects: Arc<dyn ObjectStore> = Arc::new(
+        AmazonS3Builder::new()
+            .with_bucket_name(&bucket)
+            .with_endpoint(&env.endpoint)
+            .with_region(&env.region)
+            .with_access_key_id(&env.access_key_id)
+            .with_secret_access_key(&env.secret_access_key)
+            .with_virtual_hosted_style_request(!env.path_style)
+            .with_allow_http(true)
+            .build()
+            .unwrap(),
+    );
+    // Each phase starts on an empty bucket: moto slows down as it holds more.
+    let clear = || async {
+        use futures::{StreamExt, TryStreamExt};
+        let all = objects.list(None).map_ok(|m| m.location).boxed();
+        let _: Vec<Path> = objects.delete_stream(all).try_collect().await.unwrap();
+    };
+    let sink = || async {
+        let secs = sink_phase(&url, &ckpt, &o, format, events).await;
+        let published = file_sizes(&objects, "lake").await;
+        assert_eq!(
+            published.len(),
+            sizes.len(),
+            "the S3 run made the same files"
+        );
+        clear().await;
+        secs
+    };
+    let bare = || async {
+        let secs = bare_phases(&s3, sizes, part_size).await;
+        clear().await;
+        secs
+    };
+    let (sink_secs, (bare_secs, write_multipart_secs)) = if sink_first {
+        let s = sink().await;
+        (s, bare().await)
+    } else {
+        let b = bare().await;
+        (sink().await, b)
+    };
+    Run {
+        sink_bytes: sizes.iter().sum(),
+        sink_secs,
+        bare_secs,
+        write_multipart_secs,
+        files: sizes.len(),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let runs: usize = env_or("SPILLWAY_BENCH_RUNS", if quick { 1 } else { 5 });
+    let events: u64 = env_or(
+        "SPILLWAY_BENCH_EVENTS",
+        if quick { 40_000 } else { 1_000_000 },
+    );
+    let part_size: usize = env_or("SPILLWAY_BENCH_PART_SIZE", DEFAULT_PART_SIZE);
+    let latency = Duration::from_millis(env_or("SPILLWAY_BENCH_PART_LATENCY_MS", 50));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mb = |b: u64, s: f64| b as f64 / s / 1e6;
+    for format in [BenchFormat::JsonLines] {
+        let sizes = rt.block_on(sizes_for(format, events, part_size));
+        let bytes: u64 = sizes.iter().sum();
+        println!(
+            "{format:?} to an in-process store with {latency:?} per part upload, {events} events, part size {part_size}, {runs} runs"
+        );
+        let (mut ratios, mut sink_rates, mut bare_rates) = (vec![], vec![], vec![]);
+        for r in 0..runs {
+            let (sink, one, two) =
+                rt.block_on(latency_run(format, events, part_size, &sizes, latency));
+            let b = mb(bytes, one.min(two));
+            let s = mb(bytes, sink);
+            println!(
+                "  run {r}: sink {s:.1} MB/s ({sink:.2} s); bare one part at a time {:.1} MB/s ({one:.2} s); two at a time {:.1} MB/s ({two:.2} s); ratio {:.2}",
+                mb(bytes, one),
+                mb(bytes, two),
+                s / b
+            );
+            ratios.push(s / b);
+            sink_rates.push(s);
+            bare_rates.push(b);
+        }
+        println!(
+            "  median: sink {:.1} MB/s, bare multipart (faster of the two) {:.1} MB/s, ratio {:.2}",
+            median(sink_rates),
+            median(bare_rates),
+            median(ratios)
+        );
+    }
+    let Some(env) = common::s3_env("s3_throughput bench (S3 part)") else {
+        return;
+    };
+    for format in [BenchFormat::JsonLines] {
+        println!(
+            "{format:?} to S3 ({}), {events} events, part size {part_size}, {runs} runs",
+            env.endpoint
+        );
+        let sizes = rt.block_on(sizes_for(format, events, part_size));
+        let (mut sink_rates, mut bare_rates, mut ratios) = (vec![], vec![], vec![]);
+        for r in 0..runs {
+            // Alternate which goes first, so that drift of the server does not favour either.
+            let run = rt.block_on(one_run(&env, format, events, part_size, &sizes, r % 2 == 0));
+            let s = mb(run.sink_bytes, run.sink_secs);
+            let seq = mb(run.sink_bytes, run.bare_secs);
+            let wm = mb(run.sink_bytes, run.write_multipart_secs);
+            // The ratio is taken against the faster of the two bare uploads.
+            let b = seq.max(wm);
+            println!(
+                "  run {r}: {:.1} MB in {} files: sink {s:.1} MB/s ({:.2} s); bare put_part {seq:.1} MB/s ({:.2} s); WriteMultipart(2 in flight) {wm:.1} MB/s ({:.2} s); ratio {:.2}",
+                run.sink_bytes as f64 / 1e6,
+                run.files,
+                run.sink_secs,
+                run.bare_secs,
+                run.write_multipart_secs,
+                s / b
+            );
+            sink_rates.push(s);
+            bare_rates.push(b);
+            ratios.push(s / b);
+        }
+        println!(
+            "  median: sink {:.1} MB/s, bare multipart (faster of the two) {:.1} MB/s, ratio {:.2} (target >= 0.8)",
+            median(sink_rates),
+            median(bare_rates),
+            median(ratios)
+        );
+    }
+}

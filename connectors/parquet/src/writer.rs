@@ -1,0 +1,747 @@
+//! The bulk writer: records -> column buffers -> record batches -> parquet's `ArrowWriter`, which
+//! writes into a `Vec<u8>` that the sink drains.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::{Schema, SchemaRef};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
+use parquet::basic::{Compression as ParquetCompression, Encoding, PageType};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::SchemaDescriptor;
+use serde::Serialize;
+use sink_core::fs::RelPath;
+use sink_core::sink::{BulkWriter, BulkWriterFactory, WriteError};
+use sink_core::Error;
+
+use crate::columns::Members;
+use crate::options::{ParquetOptions, UnknownFields};
+use crate::schema::{check_supported, SchemaConfig};
+use crate::ser::{append_record, Rules};
+
+/// The file suffix.
+pub const PARQUET_SUFFIX: &str = ".parquet";
+
+// What a writer holds besides its buffers' contents, measured with a counting allocator
+// (`tests/accounting.rs` checks the sum against real allocations).
+/// The column buffers' own structures, per column (nested ones included).
+const ROWS_COLUMN_MEMORY: usize = 160;
+/// An open Parquet writer between row groups, besides what parquet reports: its 8 KiB output
+/// buffer, the schema, the properties.
+const WRITER_BASE_MEMORY: usize = 10 * 1024;
+/// The same, per leaf column.
+const WRITER_COLUMN_MEMORY: usize = 512;
+/// The number of equally likely values that `n` draws would show `d` distinct of:
+/// `d = k (1 - e^(-n/k))`, solved by bisection; infinite when all are distinct.
+fn estimate_cardinality(n: f64, d: f64) -> f64 {
+    if d >= n - 0.5 {
+        return f64::INFINITY;
+    }
+    let (mut lo, mut hi) = (d.max(1.0), 1e12);
+    for _ in 0..100 {
+        let mid = (lo * hi).sqrt();
+        if mid * (1.0 - (-n / mid).exp()) < d {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+/// Rows a part's first batch needs to judge whether a column's values are mostly distinct.
+const MIN_DISTINCT_SAMPLE: usize = 1024;
+/// Share of distinct values in the first batch above which a column gets no dictionary: ids and
+/// timestamps (1.0), or values drawn from a million (0.996 of 8192), not a hundred thousand
+/// (0.96), whose dictionary fits and pays.
+const MOSTLY_DISTINCT: f64 = 0.99;
+
+/// A zstd decompression context, which parquet makes for every column of an open row group
+/// (though a writer never decompresses).
+const ZSTD_DCTX_MEMORY: usize = 96_000;
+
+/// A zstd compression context's memory in KiB (zstd 1.5.7, one-shot compression as parquet does
+/// it), by level (1 to 22) and the size of the pages compressed (up to 64 KiB, 256 KiB, 1 MiB,
+/// 4 MiB). Parquet keeps one per column of an open row group once a page is compressed: at the
+/// default level 3 and 1 MiB pages, 1.2 MiB per column.
+const ZSTD_CCTX_KIB: [[u32; 4]; 22] = [
+    [292, 564, 564, 564],
+    [388, 628, 756, 756],
+    [644, 1012, 1268, 1268],
+    [1028, 1140, 2548, 2548],
+    [900, 1780, 3060, 3060],
+    [900, 3060, 3060, 3060],
+    [900, 3060, 5620, 5620],
+    [900, 3060, 5620, 5620],
+    [900, 3060, 10740, 10740],
+    [900, 3060, 10740, 20980],
+    [1284, 3572, 10740, 20980],
+    [1284, 4596, 10740, 41460],
+    [1430, 3718, 16884, 33268],
+    [1745, 4347, 16884, 49652],
+    [1745, 4347, 16884, 66036],
+    [1745, 5371, 17030, 33416],
+    [1745, 5371, 17030, 49800],
+    [1745, 5371, 17659, 50428],
+    [1745, 5371, 17659, 50428],
+    [1745, 5371, 17659, 66812],
+    [1745, 5371, 17659, 66812],
+    [1745, 5371, 17659, 66812],
+];
+
+/// Memory of a zstd compression context that compressed pages of up to `page` bytes.
+fn zstd_cctx_memory(level: i32, page: usize) -> usize {
+    let level = level.clamp(1, 22) as usize;
+    let bucket = if page <= 64 * 1024 {
+        0
+    } else if page <= 256 * 1024 {
+        1
+    } else if page <= 1024 * 1024 {
+        2
+    } else {
+        3
+    };
+    ZSTD_CCTX_KIB[level - 1][bucket] as usize * 1024
+}
+
+/// Footer bytes per row group and leaf column (chunk metadata, statistics, page index), an upper
+/// estimate for the size-based rolling.
+const FOOTER_COLUMN_CHUNK_BYTES: usize = 160;
+/// Footer metadata kept per written row group and leaf column (chunk metadata, statistics, page
+/// index) until the file is finished.
+const ROW_GROUP_COLUMN_MEMORY: usize = 1024;
+
+/// Everything a factory prepares once and its writers share.
+struct Plan {
+    schema: SchemaRef,
+    props: WriterProperties,
+    descr: SchemaDescriptor,
+    batch_size: usize,
+    max_row_group_size: usize,
+    unknown: UnknownFields,
+    drop: Vec<String>,
+    /// Leaf columns of the file schema.
+    leaves: usize,
+    /// Memory of an empty set of column buffers.
+    rows_fixed: usize,
+    /// Empty column buffers, copied for every writer.
+    template: Members,
+    /// Encoded bytes per row seen so far by any writer, in thousandths (0: none seen yet).
+    bytes_per_row_milli: AtomicU64,
+    /// Footer bytes besides the row groups' metadata: schema, Arrow schema, key/value pairs.
+    footer_base: usize,
+    /// The zstd level, if zstd compresses (its contexts are the one codec memory that lasts).
+    zstd_level: Option<i32>,
+    /// Rows and bytes (per column) at which parquet closes a page.
+    page_rows: usize,
+    page_bytes: usize,
+    dictionary: bool,
+    /// Memory left by a dictionary that fell back, in tenths of its limit.
+    fallback_tenths: usize,
+    /// Per leaf column, with `adaptive_dictionary`: its dictionary overflowed in a row group.
+    overflowed: Vec<std::sync::atomic::AtomicBool>,
+    /// The properties with some columns' dictionaries off, by which.
+    props_cache: std::sync::Mutex<std::collections::HashMap<Vec<bool>, WriterProperties>>,
+}
+
+impl Plan {
+    fn new(schema: SchemaRef, options: &ParquetOptions) -> Result<Plan, Error> {
+        check_supported(&schema)?;
+        let mut fields = Vec::with_capacity(schema.fields().len());
+        for f in schema.fields() {
+            if !options.drop_columns.iter().any(|d| d == f.name()) {
+                fields.push(f.clone());
+            }
+        }
+        if fields.is_empty() {
+            return Err(Error::config(
+                "sink.parquet.drop_columns",
+                "drops every column of the schema",
+            ));
+        }
+        let file_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let mut props = options.writer_properties(&file_schema)?;
+        // Done once here rather than by every ArrowWriter: the Parquet schema and the encoded Arrow
+        // schema in the footer (which keeps types Parquet lacks, such as a timestamp's zone).
+        let descr = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&file_schema)
+            .map_err(|e| Error::config("sink.schema", e.to_string()))?;
+        add_encoded_arrow_schema_to_metadata(&file_schema, &mut props);
+        let footer_base = 512
+            + descr.num_columns() * 64
+            + props.key_value_metadata().map_or(0, |kv| {
+                kv.iter()
+                    .map(|e| e.key.len() + e.value.as_ref().map_or(0, String::len))
+                    .sum()
+            });
+        // Make sure the columns can be built before any record arrives.
+        let template = Members::new(file_schema.fields(), "")
+            .map_err(|e| Error::config("sink.schema", e.to_string()))?;
+        Ok(Plan {
+            rows_fixed: template.count_columns() * ROWS_COLUMN_MEMORY,
+            template,
+            bytes_per_row_milli: AtomicU64::new(0),
+            footer_base,
+            zstd_level: match options.parquet_compression()? {
+                ParquetCompression::ZSTD(l) => Some(l.compression_level()),
+                _ => None,
+            },
+            page_rows: props.data_page_row_count_limit(),
+            page_bytes: options.data_page_size,
+            dictionary: options.dictionary,
+            overflowed: if options.dictionary && options.adaptive_dictionary {
+                (0..descr.num_columns())
+                    .map(|_| std::sync::atomic::AtomicBool::new(false))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            props_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            fallback_tenths: match options.compression {
+                crate::options::Compression::Gzip => 8,
+                _ => 16,
+            },
+            leaves: descr.num_columns(),
+            schema: file_schema,
+            props,
+            descr,
+            batch_size: options.batch_size,
+            max_row_group_size: options.max_row_group_size,
+            unknown: options.unknown_fields,
+            drop: options.drop_columns.clone(),
+        })
+    }
+
+    /// The properties of a new file: the configured ones, with dictionaries off for the columns
+    /// whose dictionary overflowed in an earlier row group.
+    fn file_props(&self, distinct: &[bool]) -> (WriterProperties, Vec<bool>) {
+        let off: Vec<bool> = self
+            .overflowed
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.load(Ordering::Relaxed) || distinct.get(i).copied().unwrap_or(false))
+            .collect();
+        if !off.iter().any(|o| *o) {
+            return (self.props.clone(), off);
+        }
+        let mut cache = self.props_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(props) = cache.get(&off) {
+            return (props.clone(), off);
+        }
+        let mut b = self.props.clone().into_builder();
+        for (i, o) in off.iter().enumerate() {
+            if *o {
+                b = b.set_column_dictionary_enabled(self.descr.column(i).path().clone(), false);
+            }
+        }
+        let props = b.build();
+        cache.insert(off.clone(), props.clone());
+        (props, off)
+    }
+
+    /// Learns from closed row groups which columns' dictionaries overflowed (fell back to plain
+    /// pages): their values are mostly distinct, so later files write them without one.
+    fn note_row_groups(&self, groups: &[parquet::file::metadata::RowGroupMetaData]) {
+        if self.overflowed.is_empty() {
+            return;
+        }
+        for g in groups {
+            for (i, c) in g.columns().iter().enumerate() {
+                let plain_data = c.page_encoding_stats().is_some_and(|stats| {
+                    stats.iter().any(|s| {
+                        matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
+                            && s.encoding == Encoding::PLAIN
+                    })
+                });
+                if plain_data && c.dictionary_page_offset().is_some() {
+                    if let Some(o) = self.overflowed.get(i) {
+                        o.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_writer(&self, distinct: &[bool]) -> Result<(ArrowWriter<Vec<u8>>, Vec<bool>), Error> {
+        let (props, off) = self.file_props(distinct);
+        let options = ArrowWriterOptions::new()
+            .with_properties(props)
+            .with_parquet_schema(self.descr.clone())
+            .with_skip_arrow_metadata(true);
+        let w = ArrowWriter::try_new_with_options(Vec::new(), self.schema.clone(), options)
+            .map_err(|e| parquet_error("open", e))?;
+        Ok((w, off))
+    }
+}
+
+/// Makes room in the output for the row group about to close, so that the bytes are written
+/// once into a buffer of the right size: growing it by doubling would hold up to three times the
+/// row group at once while its pages are still in memory.
+fn reserve_for_row_group(w: &mut ArrowWriter<Vec<u8>>) {
+    let need = w.in_progress_size() + w.in_progress_size() / 16 + 4096;
+    w.inner_mut().reserve(need);
+}
+
+fn parquet_error(op: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("parquet writer ({op}): {e}"))
+}
+
+/// Makes a [`ParquetWriter`] for every part file: the Parquet bulk format of a
+/// [`FileSink`](sink_core::sink::FileSink), with the suffix `.parquet`.
+///
+/// Records are any `T: Serialize` (a struct, a map, a `serde_json::Value`) checked against an
+/// Arrow schema, given as an Arrow [`Schema`] or as a [`SchemaConfig`] from a job file.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use arrow_schema::{DataType, Field, Schema};
+/// use connector_parquet::{ParquetOptions, ParquetWriterFactory};
+/// use sink_core::fs::LocalTarget;
+/// use sink_core::sink::{BasePathBucketAssigner, Context, FileSink, WriterContext};
+///
+/// #[derive(serde::Serialize)]
+/// struct Click { user: u64, page: String }
+///
+/// let schema = Arc::new(Schema::new(vec![
+///     Field::new("user", DataType::UInt64, false),
+///     Field::new("page", DataType::Utf8, true),
+/// ]));
+/// let factory = ParquetWriterFactory::<Click>::for_serde(schema, ParquetOptions::default()).unwrap();
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = FileSink::for_bulk_format(LocalTarget::new(dir.path()).unwrap(), factory)
+///     .with_bucket_assigner(BasePathBucketAssigner)
+///     .build()
+///     .unwrap();
+/// let mut writer = sink.writer(WriterContext::new(0, "run1"), vec![]).await.unwrap();
+/// writer.write(&Click { user: 7, page: "/home".into() }, &Context::default()).await.unwrap();
+/// writer.snapshot(1).await.unwrap(); // bulk parts roll at every checkpoint
+/// writer.notify_checkpoint_complete(1).await.unwrap();
+///
+/// // Read it back with the parquet crate.
+/// let file = std::fs::File::open(dir.path().join("part-run1-0-0.parquet")).unwrap();
+/// let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024).unwrap();
+/// let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+/// assert_eq!(batches[0].num_rows(), 1);
+/// # });
+/// ```
+pub struct ParquetWriterFactory<T> {
+    plan: Arc<Plan>,
+    _t: PhantomData<fn(&T)>,
+}
+
+impl<T> Clone for ParquetWriterFactory<T> {
+    fn clone(&self) -> Self {
+        ParquetWriterFactory {
+            plan: Arc::clone(&self.plan),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ParquetWriterFactory<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetWriterFactory")
+            .field("schema", &self.plan.schema)
+            .field("batch_size", &self.plan.batch_size)
+            .finish()
+    }
+}
+
+impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
+    /// Writes records of type `T`, serialized with serde and checked against `schema` (records
+    /// are structs or maps whose members are the schema's columns).
+    pub fn for_serde(schema: SchemaRef, options: ParquetOptions) -> Result<Self, Error> {
+        Ok(ParquetWriterFactory {
+            plan: Arc::new(Plan::new(schema, &options)?),
+            _t: PhantomData,
+        })
+    }
+
+    /// Writes records of type `T` against a schema from a job file (`[sink.schema]`).
+    pub fn for_serde_with_schema_config(
+        schema: &SchemaConfig,
+        options: ParquetOptions,
+    ) -> Result<Self, Error> {
+        Self::for_serde(schema.to_arrow()?, options)
+    }
+
+    /// The schema of the written files (without the dropped columns).
+    pub fn file_schema(&self) -> &SchemaRef {
+        &self.plan.schema
+    }
+
+    /// A writer of one file, for use without a sink: add records, take the bytes.
+    pub fn writer(&self) -> ParquetWriter<T> {
+        ParquetWriter {
+            plan: Arc::clone(&self.plan),
+            rows: self.plan.template.empty_like(),
+            len: 0,
+            key: String::new(),
+            writer: None,
+            rows_memory: self.plan.rows_fixed,
+            writer_memory: 0,
+            rows_encoded: 0,
+            file_bytes_per_row_milli: 0,
+            pending_base: self.plan.footer_base,
+            value_sizes: Vec::new(),
+            dictionary_off: Vec::new(),
+            cardinality: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl ParquetWriterFactory<serde_json::Value> {
+    /// Writes JSON values (objects) against `schema`: the CLI's path for Kafka messages.
+    pub fn for_json(schema: SchemaRef, options: ParquetOptions) -> Result<Self, Error> {
+        Self::for_serde(schema, options)
+    }
+}
+
+impl<T: Serialize + Send + 'static> BulkWriterFactory<T> for ParquetWriterFactory<T> {
+    fn create(&self, _bucket: &RelPath) -> sink_core::Result<Box<dyn BulkWriter<T>>> {
+        Ok(Box::new(self.writer()))
+    }
+
+    fn suffix(&self) -> &str {
+        PARQUET_SUFFIX
+    }
+}
+
+/// Writes one Parquet file: records are checked and appended to column buffers one by one, every
+/// `batch_size` rows they are encoded into the open row group, and closed row groups become bytes
+/// to [`take`](BulkWriter::take_output).
+///
+/// The Parquet writer itself is opened with the first batch (or flush), so a part that holds a few
+/// rows costs only those rows.
+pub struct ParquetWriter<T> {
+    plan: Arc<Plan>,
+    rows: Members,
+    len: usize,
+    key: String,
+    writer: Option<ArrowWriter<Vec<u8>>>,
+    rows_memory: usize,
+    writer_memory: usize,
+    /// Rows handed to the Parquet writer.
+    rows_encoded: u64,
+    /// This file's encoded bytes per row in thousandths, once it has encoded rows.
+    file_bytes_per_row_milli: u64,
+    /// The file's pending size without the rows not yet encoded.
+    pending_base: usize,
+    /// Per leaf column: its dictionary is off in this file (it overflowed in an earlier one).
+    dictionary_off: Vec<bool>,
+    /// Per leaf column: distinct values it draws from, estimated from the first batch (infinite
+    /// when unknown or all distinct).
+    cardinality: Vec<f64>,
+    /// The most bytes per row seen of each leaf column (with zstd or dictionaries).
+    value_sizes: Vec<usize>,
+    _t: PhantomData<fn(&T)>,
+}
+
+impl<T: Serialize> std::fmt::Debug for ParquetWriter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetWriter")
+            .field("buffered_rows", &self.len)
+            .field("open", &self.writer.is_some())
+            .field("memory", &(self.rows_memory + self.writer_memory))
+            .field(
+                "parquet_memory",
+                &self.writer.as_ref().map_or(0, |w| w.memory_size()),
+            )
+            .field(
+                "uncounted_by_parquet",
+                &self
+                    .writer
+                    .as_ref()
+                    .map_or(0, |w| self.hidden_memory(w.in_progress_rows())),
+            )
+            .field("dictionary_off", &self.dictionary_off)
+            .field("cardinality", &self.cardinality)
+            .field("value_sizes", &self.value_sizes)
+            .finish()
+    }
+}
+
+impl<T: Serialize> ParquetWriter<T> {
+    /// Adds a record; a record that does not fit the schema is refused with a message naming the
+    /// field, and nothing of it is kept.
+    pub fn append(&mut self, record: &T) -> Result<(), String> {
+        let rules = Rules {
+            unknown: self.plan.unknown,
+            skip: &self.plan.drop,
+        };
+        if let Err(e) = append_record(&mut self.rows, self.len, record, rules, &mut self.key) {
+            self.rows.truncate(self.len);
+            return Err(e.message);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Rows buffered and not yet encoded.
+    pub fn buffered_rows(&self) -> usize {
+        self.len
+    }
+
+    /// Encodes the buffered rows into the open row group.
+    fn encode_rows(&mut self) -> Result<(), Error> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        if self.plan.zstd_level.is_some() || self.plan.dictionary {
+            self.note_value_sizes();
+        }
+        // A full batch: the part is busy, so the next batch gets its room at once.
+        let full = self.len >= self.plan.batch_size;
+        // Opening the file with its first batch in hand: a column whose values in it are nearly
+        // all distinct gets no dictionary (it could only grow past its limit and fall back).
+        let mut distinct = Vec::new();
+        if self.writer.is_none()
+            && self.plan.dictionary
+            && self.len >= MIN_DISTINCT_SAMPLE.min(self.plan.batch_size)
+        {
+            let mut shares = Vec::with_capacity(self.plan.leaves);
+            self.rows.leaf_distinct(&mut shares);
+            let n = self.len as f64;
+            self.cardinality = shares
+                .iter()
+                .map(|s| s.map_or(f64::INFINITY, |s| estimate_cardinality(n, s * n)))
+                .collect();
+            if !self.plan.overflowed.is_empty() {
+                distinct = shares
+                    .iter()
+                    .map(|s| s.is_some_and(|s| s >= MOSTLY_DISTINCT))
+                    .collect();
+            }
+        }
+        let bytes: Vec<usize> = if full {
+            self.rows.columns.iter().map(|c| c.value_bytes()).collect()
+        } else {
+            Vec::new()
+        };
+        let arrays = self
+            .rows
+            .finish()
+            .map_err(|e| parquet_error("build batch", e))?;
+        if full {
+            self.rows.reserve(self.plan.batch_size, &bytes);
+        }
+        let batch = RecordBatch::try_new_with_options(
+            self.plan.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(self.len)),
+        )
+        .map_err(|e| parquet_error("build batch", e))?;
+        self.len = 0;
+        if self.writer.is_none() {
+            let (w, off) = self.plan.open_writer(&distinct)?;
+            self.writer = Some(w);
+            self.dictionary_off = off;
+        }
+        let w = self.writer.as_mut().expect("opened above");
+        let groups = w.flushed_row_groups().len();
+        if w.in_progress_rows() + batch.num_rows() >= self.plan.max_row_group_size {
+            reserve_for_row_group(w);
+        }
+        w.write(&batch).map_err(|e| parquet_error("write", e))?;
+        // A row group may have closed: move its bytes out of the writer's buffer.
+        w.sync().map_err(|e| parquet_error("write", e))?;
+        if w.flushed_row_groups().len() > groups {
+            self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
+        }
+        self.rows_encoded += batch.num_rows() as u64;
+        let encoded = (w.bytes_written() + w.in_progress_size()) as u64;
+        self.file_bytes_per_row_milli = (encoded * 1000 / self.rows_encoded).max(1);
+        self.plan
+            .bytes_per_row_milli
+            .store(self.file_bytes_per_row_milli, Ordering::Relaxed);
+        self.update_memory();
+        Ok(())
+    }
+
+    /// Notes the bytes per row of each leaf column, for the size of its pages.
+    fn note_value_sizes(&mut self) {
+        let mut bytes = Vec::with_capacity(self.plan.leaves);
+        self.rows.leaf_bytes(&mut bytes);
+        if self.value_sizes.len() != bytes.len() {
+            self.value_sizes = vec![0; bytes.len()];
+        }
+        for (v, b) in self.value_sizes.iter_mut().zip(bytes) {
+            *v = (*v).max((b / self.len).max(1));
+        }
+    }
+
+    /// Memory of an open row group of `rows` rows that parquet does not count.
+    ///
+    /// * zstd: a decompression context per column from the start, and a compression context once
+    ///   the column's first page is compressed, sized by the largest page.
+    /// * A dictionary that outgrew its limit (`data_page_size`) and fell back to plain values:
+    ///   parquet stops counting it, but its page, allocated at its uncompressed size, stays until
+    ///   the row group closes (measured: about 1.6 times the limit). Whether it fell back is not
+    ///   visible, so a column counts once its values in the row group could fill the dictionary
+    ///   (an over-estimate for columns with few distinct values).
+    fn hidden_memory(&self, rows: usize) -> usize {
+        if rows == 0 {
+            return 0;
+        }
+        let (page_rows, page_bytes) = (self.plan.page_rows, self.plan.page_bytes);
+        let mut total = match self.plan.zstd_level {
+            Some(_) => self.plan.leaves * ZSTD_DCTX_MEMORY,
+            None => 0,
+        };
+        for (i, &per_row) in self.value_sizes.iter().enumerate() {
+            let dictionary =
+                self.plan.dictionary && !self.dictionary_off.get(i).copied().unwrap_or(false);
+            // Distinct values expected in `rows` rows, from the first batch's count.
+            let k = self.cardinality.get(i).copied().unwrap_or(f64::INFINITY);
+            let distinct = if k.is_finite() {
+                k * (1.0 - (-(rows as f64) / k).exp())
+            } else {
+                rows as f64
+            };
+            let fell_back = dictionary && distinct * per_row as f64 > page_bytes as f64;
+            if fell_back {
+                total += page_bytes * self.plan.fallback_tenths / 10;
+            }
+            let Some(level) = self.plan.zstd_level else {
+                continue;
+            };
+            // Dictionary-encoded pages hold small indices.
+            let (fill_rows, page) = if dictionary && !fell_back {
+                (page_rows, page_rows.min(rows) * 3)
+            } else if fell_back {
+                (0, page_bytes)
+            } else {
+                (
+                    page_rows.min(page_bytes / per_row).max(1),
+                    page_bytes.min(page_rows * per_row),
+                )
+            };
+            if rows >= fill_rows {
+                total += zstd_cctx_memory(level, page);
+            }
+        }
+        total
+    }
+
+    /// Encoded bytes per row: this file's so far, or other files' before it has any.
+    fn bytes_per_row_milli(&self) -> u64 {
+        match self.file_bytes_per_row_milli {
+            0 => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
+            b => b,
+        }
+    }
+
+    fn update_memory(&mut self) {
+        self.rows_memory = self.plan.rows_fixed + self.rows.memory();
+        let (memory, pending) = match &self.writer {
+            None => (0, 0),
+            Some(w) => {
+                let groups = w.flushed_row_groups().len();
+                let memory = WRITER_BASE_MEMORY
+                    + self.plan.leaves * (WRITER_COLUMN_MEMORY + groups * ROW_GROUP_COLUMN_MEMORY)
+                    + self.hidden_memory(w.in_progress_rows())
+                    + w.memory_size()
+                    + w.inner().capacity();
+                // The footer grows by each row group's metadata and page index.
+                let pending = w.inner().len()
+                    + w.in_progress_size()
+                    + self.plan.leaves * (groups + 1) * FOOTER_COLUMN_CHUNK_BYTES;
+                (memory, pending)
+            }
+        };
+        self.writer_memory = memory;
+        self.pending_base = self.plan.footer_base + pending;
+    }
+}
+
+impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
+    fn add(&mut self, record: &T) -> Result<(), WriteError> {
+        self.append(record).map_err(WriteError::BadRecord)?;
+        if self.len >= self.plan.batch_size {
+            self.encode_rows()?;
+        } else if self.len % 64 == 0 || self.len.is_power_of_two() {
+            // Buffers grow at powers of two; between, the last 64 rows at most are not counted.
+            self.rows_memory = self.plan.rows_fixed + self.rows.memory();
+        }
+        Ok(())
+    }
+
+    fn take_output(&mut self, out: &mut Vec<u8>) {
+        let Some(w) = &mut self.writer else {
+            return;
+        };
+        let buf = w.inner_mut();
+        if buf.is_empty() {
+            return;
+        }
+        // Taking the bytes is safe: the writer counts what it wrote itself and never reads its
+        // sink back, so offsets in the footer stay right (tested by reading files back).
+        let bytes = std::mem::take(buf);
+        if out.is_empty() {
+            *out = bytes;
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+        self.update_memory();
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.rows_memory + self.writer_memory
+    }
+
+    /// The open row group as parquet estimates it encoded, the rows not yet encoded at the bytes
+    /// per row seen so far (their buffers' size before any row is encoded), and the footer.
+    fn pending_size(&self) -> usize {
+        let rows = match self.bytes_per_row_milli() {
+            0 => self.rows_memory - self.plan.rows_fixed,
+            milli => (self.len as u64 * milli / 1000) as usize,
+        };
+        self.pending_base + rows
+    }
+
+    /// Closes a row group with the buffered rows, unless the part has no Parquet writer yet and its
+    /// rows take less memory than opening one would: then the rows stay and the sink, still over
+    /// its budget, rolls the part instead (a small file rather than a larger resident writer).
+    fn flush(&mut self) -> sink_core::Result<()> {
+        if self.writer.is_none() {
+            let open_cost = WRITER_BASE_MEMORY + self.plan.leaves * WRITER_COLUMN_MEMORY;
+            if self.rows_memory < open_cost {
+                return Ok(());
+            }
+        }
+        self.encode_rows()?;
+        if let Some(w) = &mut self.writer {
+            reserve_for_row_group(w);
+            let groups = w.flushed_row_groups().len();
+            w.flush().map_err(|e| parquet_error("flush", e))?;
+            w.sync().map_err(|e| parquet_error("flush", e))?;
+            self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
+        }
+        self.update_memory();
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, out: &mut Vec<u8>) -> sink_core::Result<()> {
+        self.encode_rows()?;
+        let mut w = match self.writer.take() {
+            Some(w) => w,
+            None => self.plan.open_writer(&[])?.0,
+        };
+        let groups = w.flushed_row_groups().len();
+        w.flush().map_err(|e| parquet_error("finish", e))?;
+        self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
+        let bytes = w.into_inner().map_err(|e| parquet_error("finish", e))?;
+        if out.is_empty() {
+            *out = bytes;
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! Hadoop SequenceFiles from Spillway: a writer of the format (version 6, as Hadoop 2.x and 3.x
+//! write it) with the Writables `Text`, `BytesWritable`, `LongWritable`, `IntWritable` and
+//! `NullWritable`, no compression, record compression or block compression, and the codecs Hadoop's
+//! Java reader decodes without native libraries: zlib (`DefaultCodec`), gzip (`GzipCodec`) and
+//! bzip2 (`BZip2Codec`, feature `bzip2`). Every combination is read back by Hadoop's own reader
+//! (`hadoop fs -text`) in the tests.
+//!
+//! | use | type |
+//! | --- | --- |
+//! | a row format of the file sink (none/record compression; parts resume in place after a crash) | [`SequenceFileEncoder`] |
+//! | a bulk format of the file sink (any compression; parts roll at each checkpoint) | [`SequenceFileWriterFactory`] |
+//! | one file on any `std::io::Write` | [`Writer`] |
+//! | the `[sink.sequence_file]` table of a job file | [`SequenceFileConfig`] |
+//! | Flink's `SequenceFileWriter` for the `BucketingSink` facade (`sink_core::sink::bucketing`) | [`SequenceFileWriter`] |
+//!
+//! Records become keys and values through a [`KeyValueMapper`]: a pair of [`Writable`]s, your own
+//! [`SequenceRecord`], named fields ([`FieldMapper`]) or closures ([`FnMapper`]).
+
+#![warn(missing_docs)]
+
+mod bucketing;
+pub mod codec;
+mod config;
+pub mod format;
+pub mod hadoop;
+mod mapping;
+mod options;
+mod pool;
+mod sink;
+pub mod vint;
+pub mod writable;
+mod writer;
+
+pub use bucketing::SequenceFileWriter;
+pub use codec::Codec;
+pub use config::{SequenceFileConfig, SequenceFileFormat, WritableConfig};
+pub use format::{CompressionType, Header, SyncMarker, DEFAULT_BLOCK_SIZE, SYNC_INTERVAL};
+pub use mapping::{
+    BytesWritable, FieldMapper, FnMapper, KeyValueMapper, SequenceRecord, SequenceRecordMapper,
+    Writable, WritableSpec,
+};
+pub use options::SequenceFileOptions;
+pub use sink::{SequenceFileEncoder, SequenceFileWriterFactory, SEQUENCE_FILE_SUFFIX};
+pub use writable::WritableType;
+pub use writer::Writer;
+
+use sink_core::sink::EncodeError;
+
+/// What can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is wrong.
+    #[error("{field}: {message}")]
+    Config {
+        /// The setting (`compression`, `key`, `block_size`, ...).
+        field: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// A record cannot be written.
+    #[error("record: {0}")]
+    Record(EncodeError),
+    /// Writing to the inner writer failed.
+    #[error("write: {0}")]
+    Io(#[source] std::io::Error),
+    /// The writer was used after [`Writer::finish`].
+    #[error("the file is finished")]
+    Finished,
+}
+
+impl Error {
+    fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for sink_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Config { field, message } => {
+                sink_core::Error::config(format!("sequence_file.{field}"), message)
+            }
+            Error::Io(source) => sink_core::Error::io("write SequenceFile", "", source),
+            other => sink_core::Error::Internal(other.to_string()),
+        }
+    }
+}
