@@ -24,7 +24,7 @@ mod path;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use local::{LocalTarget, LocalTargetOptions};
+pub use local::{parse_temp_name, temp_name, LocalTarget, LocalTargetOptions, IN_PROGRESS_MARKER};
 pub use naming::{
     InProgressNaming, LegacyNaming, LegacyState, DEFAULT_IN_PROGRESS_PREFIX,
     DEFAULT_IN_PROGRESS_SUFFIX, DEFAULT_PENDING_PREFIX, DEFAULT_PENDING_SUFFIX,

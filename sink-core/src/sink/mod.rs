@@ -799,9 +799,17 @@ impl<R> Default for Parts<R> {
     }
 }
 
+/// `a == b`, without `memcmp` for empty keys (the base-path bucket): glibc's AVX-512 `memcmp` loads
+/// from the dangling pointer of an empty `String` with an empty mask, and the fault suppression
+/// that needs cost a quarter of the time per record.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.is_empty() || a == b)
+}
+
 impl<R> Parts<R> {
     fn get_mut(&mut self, key: &str) -> Option<&mut PartFile<R>> {
-        let hit = matches!(self.slots.get(self.last), Some(Some(p)) if p.bucket == key);
+        let hit = matches!(self.slots.get(self.last), Some(Some(p)) if same_key(&p.bucket, key));
         if !hit {
             self.last = *self.index.get(key)?;
         }

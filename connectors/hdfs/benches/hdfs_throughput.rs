@@ -1,0 +1,226 @@
+//! Generator -> JSON lines on HDFS through the whole runtime (parallelism 1, one bucket, default
+//! rolling at 128 MiB, a checkpoint every 10 s with its hsync), against hdfs-native alone writing
+//! the same bytes to one file in 256 KiB writes, twice: with the bytes encoded beforehand (the
+//! client's ceiling), and generating and encoding them in the loop as the pipeline must (like the
+//! workspace's `json_lines` benchmark). All run against the HDFS of `SPILLWAY_TEST_HDFS_URL`,
+//! alternately, several times; the medians and the ratios are printed.
+//!
+//! `cargo bench -p connector-hdfs --bench hdfs_throughput` (`SPILLWAY_BENCH_EVENTS`,
+//! `SPILLWAY_BENCH_ROUNDS` change the size). Without `SPILLWAY_TEST_HDFS_URL` it says so and exits.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use connector_hdfs::{HdfsCheckpointStore, HdfsOptions, HdfsTarget};
+use sink_core::runtime::{Event, GeneratorConfig, GeneratorSource, Job};
+use sink_core::sink::{BasePathBucketAssigner, FileSink, JsonLinesEncoder, RowEncoder};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn config(events: u64) -> GeneratorConfig {
+    GeneratorConfig {
+        splits: 4,
+        count: Some(events),
+        rate: None,
+        step: Duration::from_millis(1),
+        ..GeneratorConfig::default()
+    }
+}
+
+/// The pipeline: returns (seconds, bytes written).
+async fn pipeline(url: &str, events: u64) -> (f64, u64) {
+    let mut o = HdfsOptions::default();
+    if let Ok(v) = std::env::var("SPILLWAY_BENCH_REPLAY_BUFFER") {
+        o = o.with_replay_buffer(connector_hdfs::parse_size(&v).unwrap());
+    }
+    let target = HdfsTarget::connect(&format!("{url}/out"), &o)
+        .await
+        .unwrap();
+    let store = HdfsCheckpointStore::connect(&format!("{url}/ckpt"), &o)
+        .await
+        .unwrap();
+    let sink = FileSink::for_row_format(target, JsonLinesEncoder::<Event>::new())
+        .with_bucket_assigner(BasePathBucketAssigner)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let summary = Job::builder("bench")
+        .parallelism(1)
+        .checkpoint_interval(Duration::from_secs(10))
+        .checkpoint_store(store)
+        .from_source(GeneratorSource::new(config(events)).unwrap())
+        .sink_to(sink)
+        .run()
+        .await
+        .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(summary.records_committed, events);
+    (secs, summary.bytes_committed)
+}
+
+/// The same events encoded the same way, in 256 KiB chunks.
+fn encoded(events: u64) -> Vec<Bytes> {
+    let c = config(events);
+    let enc = JsonLinesEncoder::<Event>::new();
+    let mut chunks = Vec::new();
+    let mut buf = Vec::with_capacity(256 * 1024 + 1024);
+    for seq in 0..events / c.splits as u64 {
+        for split in 0..c.splits {
+            enc.encode(&c.event(split, seq), &mut buf).unwrap();
+            if buf.len() >= 256 * 1024 {
+                chunks.push(Bytes::from(std::mem::take(&mut buf)));
+                buf.reserve(256 * 1024 + 1024);
+            }
+        }
+    }
+    chunks.push(Bytes::from(buf));
+    chunks
+}
+
+/// The second baseline: generate, encode and write with hdfs-native in one loop. Returns
+/// (seconds, bytes).
+async fn baseline_encoding(client: &hdfs_native::Client, dir: &str, events: u64) -> (f64, u64) {
+    let c = config(events);
+    let enc = JsonLinesEncoder::<Event>::new();
+    let start = Instant::now();
+    let mut w = client
+        .create(
+            &format!("{dir}/baseline-enc.json"),
+            hdfs_native::WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut buf = Vec::with_capacity(256 * 1024 + 1024);
+    let mut bytes = 0;
+    for seq in 0..events / c.splits as u64 {
+        for split in 0..c.splits {
+            enc.encode(&c.event(split, seq), &mut buf).unwrap();
+            if buf.len() >= 256 * 1024 {
+                bytes += w.write_bytes(Bytes::copy_from_slice(&buf)).await.unwrap() as u64;
+                buf.clear();
+            }
+        }
+    }
+    bytes += w.write_bytes(Bytes::from(buf)).await.unwrap() as u64;
+    w.close().await.unwrap();
+    (start.elapsed().as_secs_f64(), bytes)
+}
+
+/// The baseline: hdfs-native writes `chunks` to one file and closes it. Returns (seconds, bytes).
+async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> (f64, u64) {
+    let start = Instant::now();
+    let mut w = client
+        .create(
+            &format!("{dir}/baseline.json"),
+            hdfs_native::WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut bytes = 0;
+    for c in chunks {
+        bytes += w.write_bytes(c.clone()).await.unwrap() as u64;
+    }
+    w.close().await.unwrap();
+    (start.elapsed().as_secs_f64(), bytes)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let Ok(url) = std::env::var("SPILLWAY_TEST_HDFS_URL") else {
+        println!("hdfs_throughput: SPILLWAY_TEST_HDFS_URL is not set (integration/services/hdfs.sh start); nothing to measure");
+        return;
+    };
+    let url = url.trim_end_matches('/').to_string();
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let events = env(
+        "SPILLWAY_BENCH_EVENTS",
+        if quick { 20_000 } else { 3_000_000 },
+    );
+    let events = events - events % 4;
+    let rounds = env("SPILLWAY_BENCH_ROUNDS", if quick { 1 } else { 5 }) as usize;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if std::env::var("SPILLWAY_BENCH_ONLY").as_deref() == Ok("pipeline") {
+        // For profilers and experiments: the pipeline alone.
+        rt.block_on(async {
+            let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
+            for round in 0..rounds {
+                let (s, b) = pipeline(&format!("{base}/{round}"), events).await;
+                println!(
+                    "spillway {:.0} rec/s ({:.1} MB/s)",
+                    events as f64 / s,
+                    b as f64 / s / 1e6
+                );
+            }
+            let t = HdfsTarget::connect(&base, &HdfsOptions::default())
+                .await
+                .unwrap();
+            t.client().delete(t.location().root(), true).await.unwrap();
+        });
+        return;
+    }
+    let chunks = encoded(events);
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    println!(
+        "generator -> JSON lines on HDFS ({url}), {events} events ({:.1} MB), one bucket, parallelism 1, checkpoint every 10 s",
+        total as f64 / 1e6
+    );
+    let (mut p_rates, mut b_rates, mut e_rates, mut ratios, mut e_ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    rt.block_on(async {
+        let base = format!("/spillway-bench-{}", uuid::Uuid::new_v4().simple());
+        let target = HdfsTarget::connect(&format!("{url}{base}"), &HdfsOptions::default())
+            .await
+            .unwrap();
+        let client = target.client().clone();
+        for round in 1..=rounds {
+            let dir = format!("{base}/b{round}");
+            client.mkdirs(&dir, 0o755, true).await.unwrap();
+            let (bs, bbytes) = baseline(&client, &dir, &chunks).await;
+            let (ps, pbytes) = pipeline(&format!("{url}{base}/p{round}"), events).await;
+            let (es, ebytes) = baseline_encoding(&client, &dir, events).await;
+            assert_eq!(bbytes, pbytes, "both write the same bytes");
+            assert_eq!(ebytes, pbytes, "both write the same bytes");
+            let (p, b, e) = (events as f64 / ps, events as f64 / bs, events as f64 / es);
+            println!(
+                "round {round}: spillway {:>9.0} rec/s ({:>6.1} MB/s)   hdfs-native {:>9.0} rec/s ({:>6.1} MB/s)   encode+hdfs-native {:>9.0} rec/s   ratios {:.3} {:.3}",
+                p,
+                pbytes as f64 / ps / 1e6,
+                b,
+                bbytes as f64 / bs / 1e6,
+                e,
+                p / b,
+                p / e
+            );
+            p_rates.push(p);
+            b_rates.push(b);
+            e_rates.push(e);
+            ratios.push(p / b);
+            e_ratios.push(p / e);
+            client.delete(&dir, true).await.unwrap();
+            client.delete(&format!("{base}/p{round}"), true).await.unwrap();
+        }
+        client.delete(&base, true).await.unwrap();
+    });
+    println!(
+        "median: spillway {:.0} rec/s, hdfs-native (bytes ready) {:.0} rec/s, ratio {:.3}; generate+encode+hdfs-native {:.0} rec/s, ratio {:.3} (target >= 0.8)",
+        median(&mut p_rates),
+        median(&mut b_rates),
+        median(&mut ratios),
+        median(&mut e_rates),
+        median(&mut e_ratios)
+    );
+}
