@@ -411,10 +411,10 @@ pub fn bucketing_sink<T: CliRecord>(
     let rolling = {
         let p = legacy.rolling_policy();
         format!(
-            "BucketingSink: roll at {} bytes, after {}, or {:?} inactive (checked every {:?})",
+            "BucketingSink: roll at {} bytes, {}, or {:?} inactive (checked every {:?})",
             p.batch_size,
             p.batch_rollover_interval
-                .map_or("never".to_string(), |d| format!("{d:?}")),
+                .map_or("never by age".to_string(), |d| format!("after {d:?}")),
             p.inactive_bucket_threshold,
             legacy.check_interval()
         )
@@ -434,8 +434,10 @@ pub fn bucketing_sink<T: CliRecord>(
                 };
                 let w = connector_sequencefile::SequenceFileWriter::<T>::from_config(&cfg)
                     .map_err(|e| prefix_field("sink.sequence_file", e.into()))?;
-                let desc = format!("SequenceFileWriter ({:?} compression)", cfg.compression)
-                    .to_lowercase();
+                let desc = format!(
+                    "SequenceFileWriter ({} compression)",
+                    format!("{:?}", cfg.compression).to_lowercase()
+                );
                 (
                     legacy.writer(
                         w.into_format()
@@ -581,6 +583,8 @@ pub enum Location {
     Local(std::path::PathBuf),
     /// An object store: `s3://`, `gs://`, `az://`, `memory://`, ...
     ObjectStore(String),
+    /// HDFS: `hdfs://`, `viewfs://`.
+    Hdfs(String),
     /// A URL with a scheme this build does not know.
     Unsupported(String),
 }
@@ -589,6 +593,9 @@ pub enum Location {
 pub const OBJECT_STORE_SCHEMES: &[&str] = &[
     "s3", "s3a", "gs", "az", "abfs", "abfss", "adl", "azure", "memory",
 ];
+
+/// URL schemes of HDFS.
+pub const HDFS_SCHEMES: &[&str] = &["hdfs", "viewfs"];
 
 /// Splits a `sink.path` or `checkpoint.dir` into a local path or a URL.
 pub fn location(s: &str) -> Location {
@@ -604,6 +611,8 @@ pub fn location(s: &str) -> Location {
             let scheme = s[..i].to_ascii_lowercase();
             if OBJECT_STORE_SCHEMES.contains(&scheme.as_str()) && cfg!(feature = "object-store") {
                 Location::ObjectStore(s.to_string())
+            } else if HDFS_SCHEMES.contains(&scheme.as_str()) && cfg!(feature = "hdfs") {
+                Location::Hdfs(s.to_string())
             } else {
                 Location::Unsupported(scheme)
             }
@@ -622,6 +631,9 @@ fn supported_schemes() -> String {
         if cfg!(feature = "azure") {
             v.push("az://");
         }
+    }
+    if cfg!(feature = "hdfs") {
+        v.extend(["hdfs://", "viewfs://"]);
     }
     v.join(", ")
 }
@@ -642,6 +654,9 @@ pub struct StorageOptions {
     /// `[….object_store]`
     #[cfg(feature = "object-store")]
     pub object_store: Option<connector_object_store::ObjectStoreOptions>,
+    /// `[….hdfs]`
+    #[cfg(feature = "hdfs")]
+    pub hdfs: Option<connector_hdfs::HdfsOptions>,
 }
 
 impl StorageOptions {
@@ -654,6 +669,11 @@ impl StorageOptions {
                 SinkTable::File(f) => f.object_store.clone(),
                 SinkTable::Bucketing(b) => b.object_store.clone(),
             },
+            #[cfg(feature = "hdfs")]
+            hdfs: match s {
+                SinkTable::File(f) => f.hdfs.clone(),
+                SinkTable::Bucketing(b) => b.hdfs.clone(),
+            },
         }
     }
 
@@ -663,6 +683,8 @@ impl StorageOptions {
         StorageOptions {
             #[cfg(feature = "object-store")]
             object_store: c.object_store.clone(),
+            #[cfg(feature = "hdfs")]
+            hdfs: c.hdfs.clone(),
         }
     }
 
@@ -676,6 +698,16 @@ impl StorageOptions {
                     "only applies to an object-store URL (s3://, memory://, ...), not {path:?}"
                 ),
             ));
+        }
+        #[cfg(feature = "hdfs")]
+        if let Some(h) = &self.hdfs {
+            if !matches!(location(path), Location::Hdfs(_)) {
+                return Err(Error::config(
+                    format!("{table}.hdfs"),
+                    format!("only applies to an hdfs:// URL, not {path:?}"),
+                ));
+            }
+            h.validate(&format!("{table}.hdfs"))?;
         }
         let _ = (table, path);
         Ok(())
@@ -703,6 +735,13 @@ pub async fn target(path: &str, options: &StorageOptions) -> Result<DynWriter> {
         }
         #[cfg(not(feature = "object-store"))]
         Location::ObjectStore(url) => Err(unsupported("sink.path", &url)),
+        #[cfg(feature = "hdfs")]
+        Location::Hdfs(url) => {
+            let o = options.hdfs.clone().unwrap_or_default();
+            connector_hdfs::target_from_url(&url, &o).await
+        }
+        #[cfg(not(feature = "hdfs"))]
+        Location::Hdfs(url) => Err(unsupported("sink.path", &url)),
         Location::Unsupported(s) => Err(unsupported("sink.path", &s)),
     }
 }
@@ -743,6 +782,13 @@ pub async fn checkpoint_store(dir: &str, options: &StorageOptions) -> Result<Dyn
         }
         #[cfg(not(feature = "object-store"))]
         Location::ObjectStore(url) => Err(unsupported("checkpoint.dir", &url)),
+        #[cfg(feature = "hdfs")]
+        Location::Hdfs(url) => {
+            let o = options.hdfs.clone().unwrap_or_default();
+            connector_hdfs::checkpoint_store_from_url(&url, &o).await
+        }
+        #[cfg(not(feature = "hdfs"))]
+        Location::Hdfs(url) => Err(unsupported("checkpoint.dir", &url)),
         Location::Unsupported(s) => Err(unsupported("checkpoint.dir", &s)),
     }
 }
@@ -752,7 +798,9 @@ pub async fn checkpoint_store(dir: &str, options: &StorageOptions) -> Result<Dyn
 pub async fn existing_checkpoint_store(dir: &str) -> Result<DynCheckpointStore> {
     match location(dir) {
         Location::Local(p) => Ok(Arc::new(LocalCheckpointStore::open_existing(p)?)),
-        Location::ObjectStore(_) => checkpoint_store(dir, &StorageOptions::default()).await,
+        Location::ObjectStore(_) | Location::Hdfs(_) => {
+            checkpoint_store(dir, &StorageOptions::default()).await
+        }
         Location::Unsupported(s) => Err(unsupported("checkpoints", &s)),
     }
 }
@@ -810,7 +858,7 @@ pub struct Plan {
 
 fn check_location(field: &str, s: &str) -> Result<()> {
     match location(s) {
-        Location::ObjectStore(_) => Ok(()),
+        Location::ObjectStore(_) | Location::Hdfs(_) => Ok(()),
         Location::Local(p) => {
             // Without creating anything: an existing path must be a directory; otherwise its
             // nearest existing parent must be one.

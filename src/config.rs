@@ -53,6 +53,9 @@ pub struct BucketingSinkSection {
     /// `[sink.object_store]`.
     #[cfg(feature = "object-store")]
     pub object_store: Option<connector_object_store::ObjectStoreOptions>,
+    /// `[sink.hdfs]`.
+    #[cfg(feature = "hdfs")]
+    pub hdfs: Option<connector_hdfs::HdfsOptions>,
 }
 
 impl SinkTable {
@@ -107,6 +110,14 @@ impl JobFile {
                         message: e.message().to_string(),
                     })?),
                 };
+                #[cfg(feature = "hdfs")]
+                let hdfs = match t.remove("hdfs") {
+                    None => None,
+                    Some(v) => Some(v.try_into().map_err(|e: toml::de::Error| Error::Config {
+                        field: format!("{origin}: [sink.hdfs]"),
+                        message: e.message().to_string(),
+                    })?),
+                };
                 let config = toml::Value::Table(t).try_into().map_err(in_sink)?;
                 Ok(JobFile {
                     job: raw.job,
@@ -115,6 +126,8 @@ impl JobFile {
                         config,
                         #[cfg(feature = "object-store")]
                         object_store,
+                        #[cfg(feature = "hdfs")]
+                        hdfs,
                     })),
                     checkpoint: raw.checkpoint,
                 })
@@ -310,6 +323,11 @@ pub struct SinkSection {
     #[cfg(feature = "parquet")]
     #[serde(default)]
     pub schema: Option<connector_parquet::SchemaConfig>,
+    /// `[sink.hdfs]`: user, HA and other Hadoop properties, block size... for an `hdfs://` `path`
+    /// (see `connector_hdfs` for every key).
+    #[cfg(feature = "hdfs")]
+    #[serde(default)]
+    pub hdfs: Option<connector_hdfs::HdfsOptions>,
     /// `[sink.object_store]`: endpoint, region, credentials, part size... for an object-store
     /// `path` (see `connector_object_store` for every key).
     #[cfg(feature = "object-store")]
@@ -490,6 +508,11 @@ pub struct CheckpointSection {
     pub retain: Option<usize>,
     /// Consecutive failed checkpoints tolerated. Default 3.
     pub tolerable_failures: Option<u32>,
+    /// `[checkpoint.hdfs]`: user, HA and other Hadoop properties, block size... for an `hdfs://` `dir`
+    /// (see `connector_hdfs` for every key).
+    #[cfg(feature = "hdfs")]
+    #[serde(default)]
+    pub hdfs: Option<connector_hdfs::HdfsOptions>,
     /// `[checkpoint.object_store]`: settings for an object-store `dir`.
     #[cfg(feature = "object-store")]
     #[serde(default)]

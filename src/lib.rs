@@ -11,6 +11,9 @@
 pub use sink_core as core;
 pub use sink_core::{fs, runtime, sink, Error, ErrorKind, Result};
 
+/// HDFS targets and checkpoint stores (feature `hdfs`).
+#[cfg(feature = "hdfs")]
+pub use connector_hdfs as hdfs;
 /// The Kafka source (feature `kafka`).
 #[cfg(feature = "kafka")]
 pub use connector_kafka as kafka;

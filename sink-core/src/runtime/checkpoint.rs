@@ -261,6 +261,12 @@ impl CheckpointManager {
 
     /// Reads `job.json`, or writes it with a new run id on a first start. A checkpoint directory
     /// that belongs to another worker is an error.
+    /// Whether the job's metadata exists: it was started here before.
+    pub async fn has_meta(&self) -> Result<bool> {
+        Ok(self.store.get(JOB_META).await?.is_some())
+    }
+
+    /// The job's metadata: read, or created on the first start.
     pub async fn load_or_create_meta(
         &self,
         job: &str,

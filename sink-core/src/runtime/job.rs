@@ -590,6 +590,7 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
             .clone()
             .ok_or_else(|| Error::config("checkpoint.dir", "a job needs a checkpoint store"))?;
         let manager = CheckpointManager::new(store, settings.checkpoint.retain);
+        let run_existed = manager.has_meta().await?;
         let meta = manager
             .load_or_create_meta(&settings.name, settings.worker, settings.workers)
             .await?;
@@ -617,7 +618,11 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
             .as_ref()
             .map(|c| c.sinks.clone())
             .unwrap_or_default();
-        sink.recover(&meta.run, &sink_states, &location).await?;
+        // A run that was started before but never completed a checkpoint: everything it left in
+        // progress is its own.
+        let unchecked_restart = run_existed && restored.is_none();
+        sink.recover(&meta.run, &sink_states, &location, unchecked_restart)
+            .await?;
 
         let p = settings.parallelism;
         if let Ok(mut info) = progress.info.lock() {

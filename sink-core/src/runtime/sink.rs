@@ -46,12 +46,14 @@ pub trait Sink<T>: Send + Sync + 'static {
 
     /// Once per start, before any writer: tidy up after a crash. `restored` holds every subtask's
     /// state of the restored checkpoint (empty on a fresh start); `location` names the checkpoint
-    /// for error messages.
+    /// for error messages; `unchecked_restart` is true when run `run` was started before but
+    /// never completed a checkpoint (so whatever it left in progress is its own).
     async fn recover(
         &self,
         run: &str,
         restored: &[serde_json::Value],
         location: &str,
+        unchecked_restart: bool,
     ) -> Result<()>;
 
     /// The writer of one subtask, from its restored states.
@@ -128,8 +130,14 @@ impl<T: Send + Sync + 'static> Sink<T> for FileSink<T> {
         run: &str,
         restored: &[serde_json::Value],
         location: &str,
+        unchecked_restart: bool,
     ) -> Result<()> {
-        let report = FileSink::recover(self, run, &states(restored, location)?).await?;
+        let states = states(restored, location)?;
+        let report = if unchecked_restart {
+            FileSink::recover_unchecked_restart(self, run).await?
+        } else {
+            FileSink::recover(self, run, &states).await?
+        };
         if report.orphans_deleted > 0 || report.handles_cleaned > 0 {
             tracing::info!(
                 orphans = report.orphans_deleted,
@@ -250,7 +258,7 @@ struct DiscardingWriter {
 
 #[async_trait]
 impl<T: Send + Sync + 'static> Sink<T> for DiscardingSink {
-    async fn recover(&self, _: &str, _: &[serde_json::Value], _: &str) -> Result<()> {
+    async fn recover(&self, _: &str, _: &[serde_json::Value], _: &str, _: bool) -> Result<()> {
         Ok(())
     }
 

@@ -582,6 +582,24 @@ impl<T: Send + 'static> FileSink<T> {
     /// old copies the states list for cleanup. `restored` must hold every subtask's state of the
     /// checkpoint (empty on a fresh start with a new run id).
     pub async fn recover(&self, run: &str, restored: &[FileSinkState]) -> Result<RecoveryReport> {
+        self.recover_inner(run, restored, false).await
+    }
+
+    /// [`recover`](Self::recover) for a restart of run `run` that never completed a checkpoint:
+    /// every in-progress part it left is deleted. This matters only with
+    /// [legacy names](OutputFileConfigBuilder::with_legacy_part_names), which carry no run id:
+    /// without a checkpoint [`recover`](Self::recover) cannot tell the run's parts from another
+    /// writer's and leaves them.
+    pub async fn recover_unchecked_restart(&self, run: &str) -> Result<RecoveryReport> {
+        self.recover_inner(run, &[], true).await
+    }
+
+    async fn recover_inner(
+        &self,
+        run: &str,
+        restored: &[FileSinkState],
+        unchecked_restart: bool,
+    ) -> Result<RecoveryReport> {
         let target = &self.shared.target;
         let mut report = RecoveryReport::default();
         for h in restored.iter().flat_map(|s| &s.cleanup) {
@@ -595,6 +613,15 @@ impl<T: Send + 'static> FileSink<T> {
                     .iter()
                     .map(|o| &o.handle.data)
                     .chain(s.pending.iter().map(|p| &p.committable.data))
+            })
+            .collect();
+        let held_paths: std::collections::HashSet<&RelPath> = restored
+            .iter()
+            .flat_map(|s| {
+                s.open
+                    .iter()
+                    .map(|o| &o.handle.path)
+                    .chain(s.pending.iter().map(|p| &p.committable.path))
             })
             .collect();
         // Legacy names: the checkpoint's counter of each subtask (see `with_legacy_part_names`).
@@ -612,7 +639,12 @@ impl<T: Send + 'static> FileSink<T> {
                 match self.legacy_name_counter(item.path.file_name()) {
                     None => false,
                     Some((subtask, n)) => {
-                        let ours = restored_next.get(&subtask).is_some_and(|c| n >= *c);
+                        // Ours: written after the checkpoint, or another copy of a part the
+                        // checkpoint holds open or pending (a resume copies a part on targets
+                        // that cannot truncate; a crash can leave the copy of an earlier attempt).
+                        let ours = unchecked_restart
+                            || restored_next.get(&subtask).is_some_and(|c| n >= *c)
+                            || held_paths.contains(&item.path);
                         if referenced || !ours {
                             let f = floors.entry(subtask).or_default();
                             *f = (*f).max(n + 1);
