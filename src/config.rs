@@ -290,7 +290,7 @@ pub struct SinkSection {
     pub format: FormatName,
     /// Part file name prefix. Default `part`.
     pub part_prefix: Option<String>,
-    /// Part file name suffix. Default: the format's (`.json`, `.txt`, `.csv`).
+    /// Part file name suffix. Default: the format's (`.json`, `.txt`, `.csv`, `.parquet`, `.seq`).
     pub part_suffix: Option<String>,
     /// How often time-based rolling is checked. Default "60s".
     pub bucket_check_interval: Option<HumanDuration>,

@@ -252,7 +252,7 @@ pub async fn list_checkpoints(store: DynCheckpointStore) -> Result<String> {
     Ok(out)
 }
 
-/// `spillway checkpoints DIR --id N`: what one checkpoint holds.
+/// `spillway checkpoints DIR --show ID|latest`: what one checkpoint holds.
 pub async fn show_checkpoint(
     store: DynCheckpointStore,
     id: Option<u64>,

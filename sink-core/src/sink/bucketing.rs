@@ -147,8 +147,8 @@ impl<T: Display + 'static> From<StringWriter<T>> for BucketingFormat<T> {
 }
 
 /// `BucketingSink`'s rolling rules: a part rolls before a record when it is larger than the batch
-/// size or older than the rollover interval, and on the timer when it had no record for the
-/// inactivity threshold or is older than the rollover interval. It never rolls because of a
+/// size, and on the timer when it had no record for the inactivity threshold or is older than the
+/// rollover interval (age is checked only on the timer, within one check interval). It never rolls because of a
 /// checkpoint (a bulk format does, whatever the policy says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BucketingRollingPolicy {
