@@ -240,6 +240,7 @@ impl<O: OffsetSizeTrait> ByteValues<O> {
         }
     }
 
+    #[inline]
     fn push(&mut self, b: &[u8]) -> Result<(), Misfit> {
         self.data.extend_from_slice(b);
         self.close_value()
@@ -543,16 +544,20 @@ impl Column {
 
     /// Distinct values over values (nulls count as values), 0 for booleans and empty columns.
     fn distinct_ratio(&self) -> f64 {
-        use std::hash::{BuildHasher, Hash};
-        fn ratio<T: Hash>(values: impl ExactSizeIterator<Item = T>) -> f64 {
+        use std::hash::Hash;
+        // Counted exactly, in a set of the values with a fast hash (done for every column of
+        // every part's first batch).
+        fn ratio<T: Hash + Eq>(values: impl ExactSizeIterator<Item = T>) -> f64 {
             let n = values.len();
             if n == 0 {
                 return 0.0;
             }
-            let state = std::collections::hash_map::RandomState::new();
-            let mut seen = std::collections::HashSet::with_capacity(n);
+            let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+                n,
+                foldhash::fast::FixedState::default(),
+            );
             for v in values {
-                seen.insert(state.hash_one(v));
+                seen.insert(v);
             }
             seen.len() as f64 / n as f64
         }
@@ -937,6 +942,16 @@ impl Column {
 
     #[inline]
     pub(crate) fn put_i64(&mut self, v: i64) -> Result<(), Misfit> {
+        if let Data::I64(x) | Data::Timestamp { values: x, .. } = &mut self.data {
+            x.push(v);
+            self.valid();
+            return Ok(());
+        }
+        self.put_i64_converted(v)
+    }
+
+    /// [`put_i64`](Self::put_i64) into a column of another type.
+    fn put_i64_converted(&mut self, v: i64) -> Result<(), Misfit> {
         fn fit<T: TryFrom<i64>>(v: i64, col: &str) -> Result<T, Misfit> {
             T::try_from(v).map_err(|_| format!("{v} is out of range for {col}"))
         }
@@ -1047,7 +1062,18 @@ impl Column {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn put_str(&mut self, s: &str) -> Result<(), Misfit> {
+        if let Data::Utf8(b) = &mut self.data {
+            b.push(s.as_bytes())?;
+            self.valid();
+            return Ok(());
+        }
+        self.put_str_converted(s)
+    }
+
+    /// [`put_str`](Self::put_str) into a column of another type.
+    fn put_str_converted(&mut self, s: &str) -> Result<(), Misfit> {
         match &mut self.data {
             Data::Utf8(b) => b.push(s.as_bytes())?,
             Data::LargeUtf8(b) => b.push(s.as_bytes())?,

@@ -254,7 +254,8 @@ impl<'a> Key<'a> {
 }
 
 /// Appends `value` to the member `name` at row `row`. `prefix` is the struct's path (empty at the
-/// top level); `hint` where the next member is expected.
+/// top level); `hint` where the next member is expected. Returns whether a column took the value
+/// (not when the member is skipped or ignored).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn put_member<T: Serialize + ?Sized>(
@@ -266,43 +267,62 @@ fn put_member<T: Serialize + ?Sized>(
     hint: &mut usize,
     name: Key<'_>,
     value: &T,
-) -> Result<(), RowError> {
+) -> Result<bool, RowError> {
     let found = match name {
         Key::Static(k) => members.find_static(k, *hint),
         Key::Text(k) => members.find(k, *hint),
     };
-    let name = name.text();
     let Some(i) = found else {
-        if prefix.is_empty() && rules.skip.iter().any(|s| s == name) {
-            return Ok(());
-        }
-        return match rules.unknown {
-            UnknownFields::Ignore => Ok(()),
-            UnknownFields::Error => {
-                let path = if prefix.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{prefix}.{name}")
-                };
-                Err(RowError::at(
-                    &path,
-                    "not in the schema (set unknown_fields = \"ignore\" to drop such fields)",
-                ))
-            }
-        };
+        return unknown_member(rules, prefix, name.text()).map(|()| false);
     };
     *hint = i + 1;
     let col = &mut members.columns[i];
     if col.len != row {
-        return Err(RowError::at(&col.path, "given twice"));
+        return Err(given_twice(col));
     }
-    value
-        .serialize(ValueSerializer { col, rules, key })
-        .map_err(|e| e.locate(&members.columns[i].path))
+    match value.serialize(ValueSerializer { col, rules, key }) {
+        Ok(()) => Ok(true),
+        Err(e) => Err(e.locate(&members.columns[i].path)),
+    }
 }
 
-/// Fills the members a record did not give: null, or an error if they may not be.
-fn fill_missing(members: &mut Members, row: usize) -> Result<(), RowError> {
+/// A member the schema does not name: skipped (a dropped column), ignored, or an error.
+#[cold]
+#[inline(never)]
+fn unknown_member(rules: Rules<'_>, prefix: &str, name: &str) -> Result<(), RowError> {
+    if prefix.is_empty() && rules.skip.iter().any(|s| s == name) {
+        return Ok(());
+    }
+    match rules.unknown {
+        UnknownFields::Ignore => Ok(()),
+        UnknownFields::Error => {
+            let path = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            Err(RowError::at(
+                &path,
+                "not in the schema (set unknown_fields = \"ignore\" to drop such fields)",
+            ))
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn given_twice(col: &Column) -> RowError {
+    RowError::at(&col.path, "given twice")
+}
+
+/// Fills the members a record did not give: null, or an error if they may not be. `filled`
+/// members took a value: a column takes at most one per row (a second is refused as given
+/// twice), so when every column did, there is nothing to fill.
+#[inline]
+fn fill_missing(members: &mut Members, row: usize, filled: usize) -> Result<(), RowError> {
+    if filled == members.columns.len() {
+        return Ok(());
+    }
     for c in &mut members.columns {
         if c.len == row {
             if !c.nullable {
@@ -331,6 +351,8 @@ pub(crate) struct MembersSerializer<'a, 'r> {
     /// The name of a map's pending key.
     key: &'a mut String,
     hint: usize,
+    /// Members that took a value.
+    filled: usize,
 }
 
 impl<'a, 'r> MembersSerializer<'a, 'r> {
@@ -341,12 +363,13 @@ impl<'a, 'r> MembersSerializer<'a, 'r> {
             rules,
             key,
             hint: 0,
+            filled: 0,
         }
     }
 
     #[inline]
     fn member<T: Serialize + ?Sized>(&mut self, name: Key<'_>, value: &T) -> Result<(), RowError> {
-        put_member(
+        let took = put_member(
             self.members,
             self.row,
             self.rules,
@@ -355,11 +378,14 @@ impl<'a, 'r> MembersSerializer<'a, 'r> {
             &mut self.hint,
             name,
             value,
-        )
+        )?;
+        self.filled += usize::from(took);
+        Ok(())
     }
 
+    #[inline]
     fn finish(self) -> Result<(), RowError> {
-        fill_missing(self.members, self.row)
+        fill_missing(self.members, self.row, self.filled)
     }
 }
 
@@ -996,6 +1022,8 @@ pub(crate) struct NestedSerializer<'a, 'r> {
     rules: Rules<'r>,
     key: &'a mut String,
     hint: usize,
+    /// Members that took a value.
+    filled: usize,
 }
 
 impl<'a, 'r> NestedSerializer<'a, 'r> {
@@ -1012,6 +1040,7 @@ impl<'a, 'r> NestedSerializer<'a, 'r> {
             rules,
             key,
             hint: 0,
+            filled: 0,
         })
     }
 
@@ -1020,7 +1049,7 @@ impl<'a, 'r> NestedSerializer<'a, 'r> {
         let Data::Struct { members, .. } = data else {
             unreachable!("checked in new")
         };
-        put_member(
+        let took = put_member(
             members,
             self.row,
             self.rules,
@@ -1029,14 +1058,16 @@ impl<'a, 'r> NestedSerializer<'a, 'r> {
             &mut self.hint,
             name,
             value,
-        )
+        )?;
+        self.filled += usize::from(took);
+        Ok(())
     }
 
     fn finish(self) -> Result<(), RowError> {
         let Data::Struct { members, .. } = &mut self.col.data else {
             unreachable!("checked in new")
         };
-        fill_missing(members, self.row)?;
+        fill_missing(members, self.row, self.filled)?;
         self.col.valid();
         Ok(())
     }
