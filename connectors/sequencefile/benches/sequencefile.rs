@@ -6,9 +6,15 @@
 //! several rounds; the medians, each format's ratio to JSON lines and a verdict (no format may be
 //! slower than half the JSON-lines rate) are printed.
 //!
+//! The rule (from the issue): uncompressed and block-compressed SequenceFiles must each reach at
+//! least 0.5 x the JSON-lines rate. Record compression is not named by the rule; its ratio is
+//! printed, marked as outside the rule.
+//!
 //! `cargo bench -p connector-sequencefile --bench sequencefile` (`SPILLWAY_BENCH_EVENTS`,
-//! `SPILLWAY_BENCH_ROUNDS`, `SPILLWAY_BENCH_DIR` as for the json_lines bench). `cargo test
-//! --benches` runs it small, without the verdict.
+//! `SPILLWAY_BENCH_ROUNDS`, `SPILLWAY_BENCH_DIR` as for the json_lines bench;
+//! `SPILLWAY_BENCH_FORMATS=block` runs only the formats whose name contains one of these
+//! comma-separated words, JSON lines always). `cargo test --benches` runs it small, without the
+//! verdict.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +47,20 @@ enum Format {
 }
 
 impl Format {
+    /// True when the 0.5 x JSON-lines rule applies (uncompressed and block-compressed).
+    fn ruled(self) -> bool {
+        !matches!(self, Format::Seq(CompressionType::Record, _))
+    }
+
+    /// The short name of the ratio line: `block/default`.
+    fn short(self) -> String {
+        match self {
+            Format::JsonLines => "json".into(),
+            Format::Seq(c, _) if c == CompressionType::None => "none".into(),
+            Format::Seq(c, codec) => format!("{c}/{codec}"),
+        }
+    }
+
     fn name(self) -> String {
         match self {
             Format::JsonLines => "JSON lines".into(),
@@ -134,13 +154,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let formats = [
+    let only = std::env::var("SPILLWAY_BENCH_FORMATS").unwrap_or_default();
+    let formats: Vec<Format> = [
         Format::JsonLines,
         Format::Seq(CompressionType::None, Codec::Default),
         Format::Seq(CompressionType::Record, Codec::Default),
         Format::Seq(CompressionType::Block, Codec::Default),
         Format::Seq(CompressionType::Block, Codec::Gzip),
-    ];
+    ]
+    .into_iter()
+    .filter(|f| {
+        matches!(f, Format::JsonLines)
+            || only.is_empty()
+            || only.split(',').any(|w| f.name().contains(w.trim()))
+    })
+    .collect();
     println!(
         "generator -> file formats, {events} events, 24 event-hour buckets, parallelism 1, checkpoint every 1 s, {rounds} round(s)"
     );
@@ -156,10 +184,25 @@ fn main() {
     let rates: Vec<f64> = secs.iter_mut().map(|s| events as f64 / median(s)).collect();
     let json = rates[0];
     let mut slow = Vec::new();
+    let mut ratios = Vec::new();
     for (i, f) in formats.iter().enumerate() {
         let ratio = rates[i] / json;
-        if ratio < 0.5 {
+        if f.ruled() && ratio < 0.5 {
             slow.push(format!("{} ({ratio:.2} x)", f.name()));
+        }
+        if i > 0 {
+            ratios.push(if f.ruled() {
+                format!(
+                    "{}: {ratio:.2}x JSON lines (rule: >= 0.5) {}",
+                    f.short(),
+                    if ratio >= 0.5 { "ok" } else { "SLOW" }
+                )
+            } else {
+                format!(
+                    "{}: {ratio:.2}x JSON lines (not under the rule: record compression compresses each value alone)",
+                    f.short()
+                )
+            });
         }
         println!(
             "{:<28} {:>10.0} records/s {:>8.1} MB/s written {:>8.1} MiB   {:.2} x JSON lines",
@@ -170,10 +213,15 @@ fn main() {
             ratio
         );
     }
+    for r in &ratios {
+        println!("{r}");
+    }
     if quick {
         println!("(quick run: no verdict)");
     } else if slow.is_empty() {
-        println!("verdict: every format writes at least half the JSON-lines rate");
+        println!(
+            "verdict: uncompressed and block-compressed SequenceFiles write at least half the JSON-lines rate"
+        );
     } else {
         println!(
             "verdict: slower than half the JSON-lines rate: {}",
