@@ -56,7 +56,7 @@ impl Format {
     fn short(self) -> String {
         match self {
             Format::JsonLines => "json".into(),
-            Format::Seq(c, _) if c == CompressionType::None => "none".into(),
+            Format::Seq(CompressionType::None, _) => "none".into(),
             Format::Seq(c, codec) => format!("{c}/{codec}"),
         }
     }
