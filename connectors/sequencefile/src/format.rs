@@ -717,6 +717,78 @@ mod tests {
     }
 
     #[test]
+    fn reused_block_buffers_write_what_fresh_ones_do() {
+        // Many small blocks of records of varying sizes: each block's buffers are those of an
+        // earlier block (cleared), and its compressed form goes through a reused buffer. The file
+        // must equal one whose every block is encoded from new buffers by a new compressor.
+        let opts = SequenceFileOptions::default()
+            .with_compression(CompressionType::Block, Codec::Default)
+            .with_block_size(700);
+        let record = |i: u32| {
+            (
+                i.to_be_bytes().to_vec(),
+                vec![b'a' + (i % 26) as u8; (i * 7 % 150) as usize],
+            )
+        };
+        let h = header(CompressionType::Block);
+        let mut got = Vec::new();
+        let mut f = FileEncoder::new(&h, [5; 16], &opts, &mut got);
+        for i in 0..3000 {
+            let (k, v) = record(i);
+            f.append_with(
+                &mut got,
+                |o| {
+                    o.extend_from_slice(&k);
+                    Ok(())
+                },
+                |o| {
+                    o.extend_from_slice(&v);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            if i % 1000 == 999 {
+                f.flush(&mut got).unwrap();
+            }
+        }
+        f.finish(&mut got).unwrap();
+
+        let mut want = Vec::new();
+        h.write(&[5; 16], &mut want);
+        let mut buffer = BlockBuffer::new(700);
+        let write = |b: &mut BlockBuffer, out: &mut Vec<u8>| {
+            if let Some(block) = b.take() {
+                block.encode(
+                    &[5; 16],
+                    &mut Compressor::with_level(Codec::Default, opts.level),
+                    out,
+                );
+            }
+        };
+        for i in 0..3000 {
+            let (k, v) = record(i);
+            buffer
+                .add_with(
+                    |o| {
+                        o.extend_from_slice(&k);
+                        Ok(())
+                    },
+                    |o| {
+                        o.extend_from_slice(&v);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+            if buffer.is_full() || i % 1000 == 999 {
+                write(&mut buffer, &mut want);
+            }
+        }
+        write(&mut buffer, &mut want);
+        assert!(want.len() > 10_000);
+        assert!(got == want, "the files differ");
+    }
+
+    #[test]
     fn sync_markers_from_paths_are_stable_and_distinct() {
         let a = sync_marker_for_path("b/part-r-0-0.seq");
         assert_eq!(a, sync_marker_for_path("b/part-r-0-0.seq"));
