@@ -487,7 +487,10 @@ enum Body {
 /// One whole SequenceFile, produced into byte buffers: the header first, then records (or
 /// blocks) as they are appended. It counts the bytes it produced, so it knows the file position for
 /// the sync rule. Blocks are compressed on a few background threads (at most
-/// four per file at once) and come out in order.
+/// four per file at once; a fifth waits for the oldest) and come out in order; [`flush`](Self::flush)
+/// and [`finish`](Self::finish) wait for every block under way, so what they return is all written.
+/// A file reuses its block buffers, and each thread its compressor (reset per buffer) and its
+/// scratch buffer, so a block costs no allocation once a file has written one.
 pub struct FileEncoder {
     body: Body,
     pos: u64,
