@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use sink_core::sink::EncodeError;
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 use crate::codec::{Codec, Compressor};
 use crate::options::SequenceFileOptions;
@@ -238,7 +239,12 @@ pub struct BlockBuffer {
     value_lens: Vec<u8>,
     values: Vec<u8>,
     records: i32,
+    /// Buffers of blocks already compressed, cleared, for the next blocks (no allocation per block).
+    spare: Vec<[Vec<u8>; 4]>,
 }
+
+/// Sets of spare block buffers kept per file.
+const SPARE_BLOCKS: usize = 1;
 
 impl fmt::Debug for BlockBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -259,6 +265,16 @@ impl BlockBuffer {
             value_lens: Vec::new(),
             values: Vec::new(),
             records: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Gives back the buffers of a block that was written, to be reused by a later block.
+    pub fn recycle(&mut self, block: RawBlock) {
+        if self.spare.len() < SPARE_BLOCKS {
+            let mut buffers = block.buffers;
+            buffers.iter_mut().for_each(Vec::clear);
+            self.spare.push(buffers);
         }
     }
 
@@ -294,7 +310,7 @@ impl BlockBuffer {
         self.records as usize
     }
 
-    /// Memory held by the buffered block.
+    /// Memory held by the buffered block (the bytes in it, not the capacity of its buffers).
     pub fn buffered_bytes(&self) -> usize {
         self.key_lens.len() + self.keys.len() + self.value_lens.len() + self.values.len()
     }
@@ -304,18 +320,23 @@ impl BlockBuffer {
         if self.records == 0 {
             return None;
         }
-        // The next block gets buffers as large as this one's.
-        let take = |v: &mut Vec<u8>| {
-            let cap = v.len();
-            std::mem::replace(v, Vec::with_capacity(cap))
-        };
+        // The next block gets the buffers of a block already written, or new ones as large as
+        // this one's.
+        let [kl, k, vl, v] = self.spare.pop().unwrap_or_else(|| {
+            [
+                Vec::with_capacity(self.key_lens.len()),
+                Vec::with_capacity(self.keys.len()),
+                Vec::with_capacity(self.value_lens.len()),
+                Vec::with_capacity(self.values.len()),
+            ]
+        });
         let block = RawBlock {
             records: self.records,
             buffers: [
-                take(&mut self.key_lens),
-                take(&mut self.keys),
-                take(&mut self.value_lens),
-                take(&mut self.values),
+                std::mem::replace(&mut self.key_lens, kl),
+                std::mem::replace(&mut self.keys, k),
+                std::mem::replace(&mut self.value_lens, vl),
+                std::mem::replace(&mut self.values, v),
             ],
         };
         self.records = 0;
@@ -344,14 +365,25 @@ impl RawBlock {
     /// Appends the block as Hadoop's `BlockCompressWriter.sync()` writes it: a sync entry, the
     /// record count, then each buffer compressed, after its compressed size.
     pub fn encode(&self, sync: &SyncMarker, compressor: &mut Compressor, out: &mut Vec<u8>) {
+        self.encode_with(sync, compressor, &mut Vec::new(), out)
+    }
+
+    /// [`encode`](Self::encode) with a scratch buffer for each compressed buffer, kept by the
+    /// caller between blocks.
+    pub fn encode_with(
+        &self,
+        sync: &SyncMarker,
+        compressor: &mut Compressor,
+        scratch: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) {
         write_sync_entry(sync, out);
         write_vint(out, self.records);
-        let mut compressed = Vec::new();
         for buf in &self.buffers {
-            compressed.clear();
-            compressor.compress(buf, &mut compressed);
-            write_vint(out, compressed.len() as i32);
-            out.extend_from_slice(&compressed);
+            scratch.clear();
+            compressor.compress(buf, scratch);
+            write_vint(out, scratch.len() as i32);
+            out.extend_from_slice(scratch);
         }
     }
 }
@@ -360,7 +392,8 @@ impl RawBlock {
 /// for the oldest.
 const MAX_BLOCKS_IN_FLIGHT: usize = 4;
 
-type Compressed = mpsc::Receiver<Result<Vec<u8>, String>>;
+/// A compressed block, and the buffers of its raw form and its compressed form, to be reused.
+type Compressed = mpsc::Receiver<Result<(Vec<u8>, RawBlock), String>>;
 
 /// A block-compressed body: the block being filled and the blocks being compressed, in order.
 struct Blocks {
@@ -369,17 +402,41 @@ struct Blocks {
     codec: Codec,
     level: u32,
     in_flight: VecDeque<(usize, Compressed)>,
+    /// Blocks of this file compressed by the threads so far, and taken from them by [`drain`]:
+    /// while they are equal, nothing is ready and a poll is one atomic load.
+    compressed: Arc<AtomicUsize>,
+    taken: usize,
+    /// A buffer for the next block's compressed form.
+    spare_out: Option<Vec<u8>>,
 }
 
 impl Blocks {
+    fn new(block_size: usize, sync: SyncMarker, codec: Codec, level: u32) -> Self {
+        Blocks {
+            buffer: BlockBuffer::new(block_size),
+            sync,
+            codec,
+            level,
+            in_flight: VecDeque::new(),
+            compressed: Arc::new(AtomicUsize::new(0)),
+            taken: 0,
+            spare_out: None,
+        }
+    }
+
     fn submit(&mut self) {
         if let Some(block) = self.buffer.take() {
             let (sync, codec, level) = (self.sync, self.codec, self.level);
             let raw = block.len();
+            let mut out = self.spare_out.take().unwrap_or_default();
+            let done = Arc::clone(&self.compressed);
             let rx = pool::spawn(move || {
-                let mut out = Vec::with_capacity(raw / 3 + 64);
-                pool::with_compressor(codec, level, |c| block.encode(&sync, c, &mut out));
-                out
+                out.reserve(raw / 3 + 64);
+                pool::with_compressor(codec, level, |c, scratch| {
+                    block.encode_with(&sync, c, scratch, &mut out)
+                });
+                done.fetch_add(1, Ordering::Release);
+                (out, block)
             });
             self.in_flight.push_back((raw, rx));
         }
@@ -390,7 +447,12 @@ impl Blocks {
     fn drain(&mut self, out: &mut Vec<u8>, wait: bool) -> Result<(), EncodeError> {
         const GONE: &str = "the compression thread is gone";
         while let Some((_, rx)) = self.in_flight.front() {
-            let got = if wait || self.in_flight.len() > MAX_BLOCKS_IN_FLIGHT {
+            let must = wait || self.in_flight.len() > MAX_BLOCKS_IN_FLIGHT;
+            // A panicked job does not count itself: its error is found by a waiting drain.
+            if !must && self.compressed.load(Ordering::Acquire) == self.taken {
+                return Ok(());
+            }
+            let got = if must {
                 rx.recv().map_err(|_| GONE.to_string())
             } else {
                 match rx.try_recv() {
@@ -400,10 +462,14 @@ impl Blocks {
                 }
             };
             self.in_flight.pop_front();
-            let bytes = got
+            let (mut bytes, raw) = got
                 .and_then(|r| r)
                 .map_err(|e| EncodeError(format!("compressing a block failed: {e}")))?;
+            self.taken += 1;
             out.extend_from_slice(&bytes);
+            bytes.clear();
+            self.spare_out = Some(bytes);
+            self.buffer.recycle(raw);
         }
         Ok(())
     }
@@ -421,7 +487,10 @@ enum Body {
 /// One whole SequenceFile, produced into byte buffers: the header first, then records (or
 /// blocks) as they are appended. It counts the bytes it produced, so it knows the file position for
 /// the sync rule. Blocks are compressed on a few background threads (at most
-/// four per file at once) and come out in order.
+/// four per file at once; a fifth waits for the oldest) and come out in order; [`flush`](Self::flush)
+/// and [`finish`](Self::finish) wait for every block under way, so what they return is all written.
+/// A file reuses its block buffers, and each thread its compressor (reset per buffer) and its
+/// scratch buffer, so a block costs no allocation once a file has written one.
 pub struct FileEncoder {
     body: Body,
     pos: u64,
@@ -452,13 +521,12 @@ impl FileEncoder {
                 sync,
                 Some(Compressor::with_level(header.codec, options.level)),
             )),
-            CompressionType::Block => Body::Block(Blocks {
-                buffer: BlockBuffer::new(options.block_size),
+            CompressionType::Block => Body::Block(Blocks::new(
+                options.block_size,
                 sync,
-                codec: header.codec,
-                level: options.level,
-                in_flight: VecDeque::new(),
-            }),
+                header.codec,
+                options.level,
+            )),
         };
         FileEncoder {
             body,
@@ -649,6 +717,78 @@ mod tests {
             .append_with(&mut out, put(&[1]), |_| Err(EncodeError("no".into())))
             .is_err());
         assert_eq!(b.buffered_bytes(), held);
+    }
+
+    #[test]
+    fn reused_block_buffers_write_what_fresh_ones_do() {
+        // Many small blocks of records of varying sizes: each block's buffers are those of an
+        // earlier block (cleared), and its compressed form goes through a reused buffer. The file
+        // must equal one whose every block is encoded from new buffers by a new compressor.
+        let opts = SequenceFileOptions::default()
+            .with_compression(CompressionType::Block, Codec::Default)
+            .with_block_size(700);
+        let record = |i: u32| {
+            (
+                i.to_be_bytes().to_vec(),
+                vec![b'a' + (i % 26) as u8; (i * 7 % 150) as usize],
+            )
+        };
+        let h = header(CompressionType::Block);
+        let mut got = Vec::new();
+        let mut f = FileEncoder::new(&h, [5; 16], &opts, &mut got);
+        for i in 0..3000 {
+            let (k, v) = record(i);
+            f.append_with(
+                &mut got,
+                |o| {
+                    o.extend_from_slice(&k);
+                    Ok(())
+                },
+                |o| {
+                    o.extend_from_slice(&v);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            if i % 1000 == 999 {
+                f.flush(&mut got).unwrap();
+            }
+        }
+        f.finish(&mut got).unwrap();
+
+        let mut want = Vec::new();
+        h.write(&[5; 16], &mut want);
+        let mut buffer = BlockBuffer::new(700);
+        let write = |b: &mut BlockBuffer, out: &mut Vec<u8>| {
+            if let Some(block) = b.take() {
+                block.encode(
+                    &[5; 16],
+                    &mut Compressor::with_level(Codec::Default, opts.level),
+                    out,
+                );
+            }
+        };
+        for i in 0..3000 {
+            let (k, v) = record(i);
+            buffer
+                .add_with(
+                    |o| {
+                        o.extend_from_slice(&k);
+                        Ok(())
+                    },
+                    |o| {
+                        o.extend_from_slice(&v);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+            if buffer.is_full() || i % 1000 == 999 {
+                write(&mut buffer, &mut want);
+            }
+        }
+        write(&mut buffer, &mut want);
+        assert!(want.len() > 10_000);
+        assert!(got == want, "the files differ");
     }
 
     #[test]

@@ -44,20 +44,24 @@ fn sender() -> &'static Mutex<mpsc::Sender<Job>> {
 
 thread_local! {
     static COMPRESSORS: RefCell<HashMap<(Codec, u32), Compressor>> = RefCell::new(HashMap::new());
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's compressor of `codec` at `level`.
+/// Runs `f` with this thread's compressor of `codec` at `level` (created once per thread, reset
+/// before every buffer) and this thread's scratch buffer.
 pub(crate) fn with_compressor<R>(
     codec: Codec,
     level: u32,
-    f: impl FnOnce(&mut Compressor) -> R,
+    f: impl FnOnce(&mut Compressor, &mut Vec<u8>) -> R,
 ) -> R {
     COMPRESSORS.with(|c| {
-        let mut map = c.borrow_mut();
-        let comp = map
-            .entry((codec, level))
-            .or_insert_with(|| Compressor::with_level(codec, level));
-        f(comp)
+        SCRATCH.with(|s| {
+            let mut map = c.borrow_mut();
+            let comp = map
+                .entry((codec, level))
+                .or_insert_with(|| Compressor::with_level(codec, level));
+            f(comp, &mut s.borrow_mut())
+        })
     })
 }
 
