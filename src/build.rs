@@ -971,6 +971,47 @@ pub async fn run(
     }
 }
 
+/// Refuses to start when the checkpoint directory holds the checkpoints of the same job run with
+/// one worker and now with several, or the other way round: the new layout would start afresh
+/// and write everything again (each worker keeps its checkpoints in `{dir}/worker-{i}`, a single
+/// worker in `{dir}`).
+async fn check_worker_layout(
+    dir: &str,
+    options: &RunOptions,
+    store: &DynCheckpointStore,
+    store_options: &StorageOptions,
+) -> Result<()> {
+    use sink_core::runtime::JOB_META;
+    if store.get(JOB_META).await?.is_some() {
+        return Ok(()); // a restart in the same layout
+    }
+    let (other, what) = if options.workers > 1 {
+        (dir.to_string(), "one worker")
+    } else {
+        (
+            worker_checkpoint_dir(dir, 0, 2),
+            "several workers (--workers)",
+        )
+    };
+    let exists = match location(&other) {
+        Location::Local(p) => p.join(JOB_META).exists(),
+        _ => checkpoint_store(&other, store_options)
+            .await?
+            .get(JOB_META)
+            .await?
+            .is_some(),
+    };
+    if exists {
+        return Err(Error::config(
+            "checkpoint.dir",
+            format!(
+                "{dir} holds the checkpoints of this job run with {what}; run it as before, or give a new checkpoint directory (and output path) to start afresh"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs a job file with a given source.
 pub async fn run_with<T: CliRecord>(
     file: &JobFile,
@@ -981,11 +1022,13 @@ pub async fn run_with<T: CliRecord>(
 ) -> Result<JobSummary> {
     let target = sink_target(&file.sink).await?;
     let (sink, _) = sink::<T>(&file.sink, target)?;
+    let store_options = StorageOptions::of_checkpoint(&file.checkpoint);
     let store = checkpoint_store(
         &worker_checkpoint_dir(&file.checkpoint.dir, options.worker, options.workers),
-        &StorageOptions::of_checkpoint(&file.checkpoint),
+        &store_options,
     )
     .await?;
+    check_worker_layout(&file.checkpoint.dir, options, &store, &store_options).await?;
     let mut b = Job::builder(file.job.name.clone())
         .parallelism(file.job.parallelism)
         .worker(options.worker, options.workers)

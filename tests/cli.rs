@@ -258,3 +258,61 @@ fn sigterm_stops_cleanly_with_nothing_in_progress() {
     );
     assert!(ids.values().all(|n| *n == 1));
 }
+
+#[test]
+fn changing_between_one_and_several_workers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    job_file(dir.path(), BOUNDED);
+    let out = run(&["run", "job.toml", "--no-progress"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &[
+            "run",
+            "job.toml",
+            "--no-progress",
+            "--worker",
+            "0",
+            "--workers",
+            "2",
+        ],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("checkpoint.dir") && err.contains("run with one worker"),
+        "{err}"
+    );
+
+    // And from several workers back to one.
+    let dir = tempfile::tempdir().unwrap();
+    job_file(dir.path(), BOUNDED);
+    for worker in ["0", "1"] {
+        let out = run(
+            &[
+                "run",
+                "job.toml",
+                "--no-progress",
+                "--worker",
+                worker,
+                "--workers",
+                "2",
+            ],
+            dir.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(dir.path().join("ckpt/worker-1/job.json").exists());
+    let out = run(&["run", "job.toml", "--no-progress"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("several workers"), "{err}");
+}

@@ -122,8 +122,13 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let mut n = env_u64("SPILLWAY_BENCH_RECORDS", 2_000_000);
-    let runs = env_u64("SPILLWAY_BENCH_RUNS", 5).max(1) as usize;
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let mut n = env_u64(
+        "SPILLWAY_BENCH_RECORDS",
+        if quick { 50_000 } else { 2_000_000 },
+    );
+    let runs = env_u64("SPILLWAY_BENCH_RUNS", if quick { 1 } else { 5 }).max(1) as usize;
     let parallelism = env_u64("SPILLWAY_BENCH_PARALLELISM", 1).max(1) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -264,11 +264,16 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let events = env("SPILLWAY_BENCH_EVENTS", 4_000_000);
-    let runs = env("SPILLWAY_BENCH_RUNS", 5);
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list of benchmarks
     }
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let events = env(
+        "SPILLWAY_BENCH_EVENTS",
+        if quick { 50_000 } else { 4_000_000 },
+    );
+    let runs = env("SPILLWAY_BENCH_RUNS", if quick { 1 } else { 5 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

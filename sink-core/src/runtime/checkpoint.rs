@@ -174,6 +174,10 @@ pub struct JobMeta {
     pub worker: usize,
     /// Workers of the job.
     pub workers: usize,
+    /// Subtasks per worker, kept when there are several workers (their split assignment depends
+    /// on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<usize>,
     /// When the job was first started, RFC 3339.
     pub created: String,
 }
@@ -259,20 +263,34 @@ impl CheckpointManager {
         &self.store
     }
 
-    /// Reads `job.json`, or writes it with a new run id on a first start. A checkpoint directory
-    /// that belongs to another worker is an error.
     /// Whether the job's metadata exists: it was started here before.
     pub async fn has_meta(&self) -> Result<bool> {
         Ok(self.store.get(JOB_META).await?.is_some())
     }
 
-    /// The job's metadata: read, or created on the first start.
+    /// Reads `job.json`, or writes it with a new run id on a first start. A checkpoint directory
+    /// that belongs to another worker is an error.
     pub async fn load_or_create_meta(
         &self,
         job: &str,
         worker: usize,
         workers: usize,
     ) -> Result<JobMeta> {
+        self.load_or_create_meta_with(job, worker, workers, None)
+            .await
+    }
+
+    /// [`load_or_create_meta`](Self::load_or_create_meta), also keeping the job's parallelism
+    /// when it has several workers: their split assignment depends on it, so a change would
+    /// move splits to workers that have no position for them. A change is then an error.
+    pub async fn load_or_create_meta_with(
+        &self,
+        job: &str,
+        worker: usize,
+        workers: usize,
+        parallelism: Option<usize>,
+    ) -> Result<JobMeta> {
+        let parallelism = parallelism.filter(|_| workers > 1);
         if let Some(bytes) = self.store.get(JOB_META).await? {
             let loc = self.store.location(JOB_META);
             let meta: JobMeta = serde_json::from_slice(&bytes)
@@ -286,6 +304,16 @@ impl CheckpointManager {
                     ),
                 ));
             }
+            if let (Some(was), Some(now)) = (meta.parallelism, parallelism) {
+                if was != now {
+                    return Err(Error::checkpoint(
+                        &loc,
+                        format!(
+                            "the job ran with parallelism {was} on each of {workers} workers, now {now}: with several workers the splits are assigned by workers x parallelism, so keep it (or start afresh with a new checkpoint directory and output path)"
+                        ),
+                    ));
+                }
+            }
             if meta.job != job {
                 tracing::warn!(was = %meta.job, now = %job, "the job was renamed; continuing from its checkpoints");
             }
@@ -297,6 +325,7 @@ impl CheckpointManager {
             run: new_run_id(),
             worker,
             workers,
+            parallelism,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         self.store
@@ -454,6 +483,34 @@ mod tests {
         assert_eq!(a.run.len(), 8);
         let err = m.load_or_create_meta("j", 1, 2).await.unwrap_err();
         assert!(err.to_string().contains("worker 0 of 2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn meta_guards_the_parallelism_of_several_workers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = CheckpointManager::new(Arc::new(LocalCheckpointStore::new(dir.path()).unwrap()), 3);
+        m.load_or_create_meta_with("j", 0, 2, Some(2))
+            .await
+            .unwrap();
+        m.load_or_create_meta_with("j", 0, 2, Some(2))
+            .await
+            .unwrap();
+        let err = m
+            .load_or_create_meta_with("j", 0, 2, Some(3))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("parallelism 2"), "{err}");
+        // One worker: any parallelism (positions are restored whatever the subtasks).
+        let one = tempfile::tempdir().unwrap();
+        let m = CheckpointManager::new(Arc::new(LocalCheckpointStore::new(one.path()).unwrap()), 3);
+        let meta = m
+            .load_or_create_meta_with("j", 0, 1, Some(2))
+            .await
+            .unwrap();
+        assert_eq!(meta.parallelism, None);
+        m.load_or_create_meta_with("j", 0, 1, Some(5))
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -592,7 +592,12 @@ impl<S: Send + Sync + 'static, T: Send + Sync + 'static> JobRunner<S, T> {
         let manager = CheckpointManager::new(store, settings.checkpoint.retain);
         let run_existed = manager.has_meta().await?;
         let meta = manager
-            .load_or_create_meta(&settings.name, settings.worker, settings.workers)
+            .load_or_create_meta_with(
+                &settings.name,
+                settings.worker,
+                settings.workers,
+                Some(settings.parallelism),
+            )
             .await?;
         let restored = manager.latest().await;
         if let Err(e) = &restored {
