@@ -124,15 +124,25 @@
 //!
 //! # Memory
 //!
-//! A part buffers up to `batch_size` rows in column buffers, then encodes them into its open row
-//! group (compressed pages in memory until the row group closes). [`BulkWriter::buffered_bytes`]
-//! reports the buffers' allocated size, parquet's own estimate of the open row group, the open
+//! A part buffers up to `batch_size` rows in column buffers, then hands them as a record batch to
+//! an encoder thread, which encodes them into the part's open row group (compressed pages in
+//! memory until the row group closes). The encoder threads are shared by all parts of the process
+//! (one fewer than the cores, at least one); a part has at most two batches in flight (one being
+//! encoded, one waiting) and waits for room beyond that, and flushing or finishing a part waits
+//! for its batches (and returns their encoding error, if any). [`BulkWriter::buffered_bytes`]
+//! reports the buffers' allocated size, the batches in flight (their arrays, and what they will
+//! add to the row group at the bytes per row seen so far), parquet's own estimate of the open
+//! row group as of the last batch encoded, the open
 //! writer's fixed cost (about 10 KiB plus 0.5 KiB per column) and the footer being built (about
 //! 1 KiB per column and row group), and what parquet does not count: zstd's contexts (a
 //! decompression context of 94 KiB per column of an open row group, and a compression context,
 //! 1.2 MiB per column at level 3 with 1 MiB pages) and a dictionary that overflowed (about 1.6
 //! times its limit until the row group closes). `tests/accounting.rs` checks the sum against the
-//! C allocator's counters (within -20% and +60% in every state measured, mostly within 10%).
+//! C allocator's counters (within -20% and +60% in every state measured, mostly within 10%),
+//! once the batches in flight are encoded ([`ParquetWriter::wait_encoded`]): while a batch is
+//! encoded, the codec's working memory (zstd's or zlib's state, up to about 1 MiB) is not
+//! counted, as it was not when encoding blocked the pipeline. The pending size for rolling on
+//! size counts the rows in flight at the bytes per row seen so far.
 //! The sink keeps the sum of its parts under its memory budget
 //! by flushing the largest (closing their row groups) and rolling them if that is not enough; a
 //! part that has not opened its Parquet writer yet and holds less than that writer would cost is
@@ -142,6 +152,7 @@
 #![warn(missing_docs)]
 
 mod columns;
+mod encode;
 mod options;
 mod schema;
 mod ser;

@@ -1,6 +1,7 @@
 //! The bulk writer: records -> column buffers -> record batches -> parquet's `ArrowWriter`, which
 //! writes into a `Vec<u8>` that the sink drains.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use sink_core::sink::{BulkWriter, BulkWriterFactory, WriteError};
 use sink_core::Error;
 
 use crate::columns::Members;
+use crate::encode::{Part, View};
 use crate::options::{ParquetOptions, UnknownFields};
 use crate::schema::{check_supported, SchemaConfig};
 use crate::ser::{append_record, Rules};
@@ -115,12 +117,12 @@ const FOOTER_COLUMN_CHUNK_BYTES: usize = 160;
 const ROW_GROUP_COLUMN_MEMORY: usize = 1024;
 
 /// Everything a factory prepares once and its writers share.
-struct Plan {
+pub(crate) struct Plan {
     schema: SchemaRef,
     props: WriterProperties,
     descr: SchemaDescriptor,
     batch_size: usize,
-    max_row_group_size: usize,
+    pub(crate) max_row_group_size: usize,
     unknown: UnknownFields,
     drop: Vec<String>,
     /// Leaf columns of the file schema.
@@ -130,7 +132,7 @@ struct Plan {
     /// Empty column buffers, copied for every writer.
     template: Members,
     /// Encoded bytes per row seen so far by any writer, in thousandths (0: none seen yet).
-    bytes_per_row_milli: AtomicU64,
+    pub(crate) bytes_per_row_milli: AtomicU64,
     /// Footer bytes besides the row groups' metadata: schema, Arrow schema, key/value pairs.
     footer_base: usize,
     /// The zstd level, if zstd compresses (its contexts are the one codec memory that lasts).
@@ -245,7 +247,7 @@ impl Plan {
 
     /// Learns from closed row groups which columns' dictionaries overflowed (fell back to plain
     /// pages): their values are mostly distinct, so later files write them without one.
-    fn note_row_groups(&self, groups: &[parquet::file::metadata::RowGroupMetaData]) {
+    pub(crate) fn note_row_groups(&self, groups: &[parquet::file::metadata::RowGroupMetaData]) {
         if self.overflowed.is_empty() {
             return;
         }
@@ -281,12 +283,12 @@ impl Plan {
 /// Makes room in the output for the row group about to close, so that the bytes are written
 /// once into a buffer of the right size: growing it by doubling would hold up to three times the
 /// row group at once while its pages are still in memory.
-fn reserve_for_row_group(w: &mut ArrowWriter<Vec<u8>>) {
+pub(crate) fn reserve_for_row_group(w: &mut ArrowWriter<Vec<u8>>) {
     let need = w.in_progress_size() + w.in_progress_size() / 16 + 4096;
     w.inner_mut().reserve(need);
 }
 
-fn parquet_error(op: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn parquet_error(op: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("parquet writer ({op}): {e}"))
 }
 
@@ -383,11 +385,11 @@ impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
             len: 0,
             key: String::new(),
             writer: None,
+            view: Cell::new(View::default()),
+            seen: Cell::new(0),
             rows_memory: self.plan.rows_fixed,
-            writer_memory: 0,
-            rows_encoded: 0,
-            file_bytes_per_row_milli: 0,
-            pending_base: self.plan.footer_base,
+            writer_memory: Cell::new(0),
+            pending_base: Cell::new(self.plan.footer_base),
             value_sizes: Vec::new(),
             dictionary_off: Vec::new(),
             cardinality: Vec::new(),
@@ -424,15 +426,16 @@ pub struct ParquetWriter<T> {
     rows: Members,
     len: usize,
     key: String,
-    writer: Option<ArrowWriter<Vec<u8>>>,
+    /// The open Parquet writer, encoding in the background.
+    writer: Option<Arc<Part>>,
+    /// The background state as last seen, and its generation.
+    /// (Read when the sink asks for the memory or size: the encoders change them at any time.)
+    view: Cell<View>,
+    seen: Cell<u64>,
     rows_memory: usize,
-    writer_memory: usize,
-    /// Rows handed to the Parquet writer.
-    rows_encoded: u64,
-    /// This file's encoded bytes per row in thousandths, once it has encoded rows.
-    file_bytes_per_row_milli: u64,
-    /// The file's pending size without the rows not yet encoded.
-    pending_base: usize,
+    writer_memory: Cell<usize>,
+    /// The file's pending size without the rows buffered (rows in flight included).
+    pending_base: Cell<usize>,
     /// Per leaf column: its dictionary is off in this file (it overflowed in an earlier one).
     dictionary_off: Vec<bool>,
     /// Per leaf column: distinct values it draws from, estimated from the first batch (infinite
@@ -448,17 +451,16 @@ impl<T: Serialize> std::fmt::Debug for ParquetWriter<T> {
         f.debug_struct("ParquetWriter")
             .field("buffered_rows", &self.len)
             .field("open", &self.writer.is_some())
-            .field("memory", &(self.rows_memory + self.writer_memory))
-            .field(
-                "parquet_memory",
-                &self.writer.as_ref().map_or(0, |w| w.memory_size()),
-            )
+            .field("memory", &{
+                self.refresh();
+                self.rows_memory + self.writer_memory.get()
+            })
+            .field("background", &self.view.get())
             .field(
                 "uncounted_by_parquet",
-                &self
-                    .writer
-                    .as_ref()
-                    .map_or(0, |w| self.hidden_memory(w.in_progress_rows())),
+                &self.hidden_memory(
+                    self.view.get().snapshot.in_progress_rows + self.view.get().in_flight_rows,
+                ),
             )
             .field("dictionary_off", &self.dictionary_off)
             .field("cardinality", &self.cardinality)
@@ -486,6 +488,18 @@ impl<T: Serialize> ParquetWriter<T> {
     /// Rows buffered and not yet encoded.
     pub fn buffered_rows(&self) -> usize {
         self.len
+    }
+
+    /// Waits until the batches handed to the encoder threads are encoded, and returns an encoding
+    /// error if there was one. Not needed for writing (flushing and finishing wait by
+    /// themselves); for measurements: [`BulkWriter::buffered_bytes`] counts a batch in flight at
+    /// an estimate, and the memory it takes changes while it is encoded.
+    pub fn wait_encoded(&mut self) -> Result<(), Error> {
+        if let Some(part) = &self.writer {
+            part.wait_idle()?;
+        }
+        self.update_memory();
+        Ok(())
     }
 
     /// Encodes the buffered rows into the open row group.
@@ -540,28 +554,14 @@ impl<T: Serialize> ParquetWriter<T> {
         self.len = 0;
         if self.writer.is_none() {
             let (w, off) = self.plan.open_writer(&distinct)?;
-            self.writer = Some(w);
+            self.writer = Some(Part::new(Arc::clone(&self.plan), w));
             self.dictionary_off = off;
         }
-        let w = self.writer.as_mut().expect("opened above");
-        let groups = w.flushed_row_groups().len();
-        if w.in_progress_rows() + batch.num_rows() >= self.plan.max_row_group_size {
-            reserve_for_row_group(w);
-        }
-        w.write(&batch).map_err(|e| parquet_error("write", e))?;
-        // A row group may have closed: move its bytes out of the writer's buffer.
-        w.sync().map_err(|e| parquet_error("write", e))?;
-        if w.flushed_row_groups().len() > groups {
-            self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
-        }
-        self.rows_encoded += batch.num_rows() as u64;
-        let encoded = (w.bytes_written() + w.in_progress_size()) as u64;
-        self.file_bytes_per_row_milli = (encoded * 1000 / self.rows_encoded).max(1);
-        self.plan
-            .bytes_per_row_milli
-            .store(self.file_bytes_per_row_milli, Ordering::Relaxed);
+        // Encoded by the pool's threads, in order; waits while the part has enough in flight.
+        let part = self.writer.as_ref().expect("opened above");
+        let res = part.submit(batch);
         self.update_memory();
-        Ok(())
+        res
     }
 
     /// Notes the bytes per row of each leaf column, for the size of its pages.
@@ -631,32 +631,65 @@ impl<T: Serialize> ParquetWriter<T> {
 
     /// Encoded bytes per row: this file's so far, or other files' before it has any.
     fn bytes_per_row_milli(&self) -> u64 {
-        match self.file_bytes_per_row_milli {
+        match self.view.get().snapshot.bytes_per_row_milli {
             0 => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
             b => b,
         }
     }
 
+    /// Reads the background state if it changed.
+    fn refresh(&self) {
+        let Some(part) = &self.writer else {
+            return;
+        };
+        if let Some(view) = part.view_if_changed(&self.seen) {
+            self.view.set(view);
+            self.update_writer_memory();
+        }
+    }
+
     fn update_memory(&mut self) {
         self.rows_memory = self.plan.rows_fixed + self.rows.memory();
+        self.refresh();
+        self.update_writer_memory();
+    }
+
+    /// The writer's memory and pending bytes from the background state as last seen. Batches in
+    /// flight count with their arrays and with what they will add to the row group (at the bytes
+    /// per row seen so far), and the row group's hidden memory with their rows.
+    fn update_writer_memory(&self) {
         let (memory, pending) = match &self.writer {
             None => (0, 0),
-            Some(w) => {
-                let groups = w.flushed_row_groups().len();
+            Some(_) => {
+                let v = &self.view.get();
+                let s = &v.snapshot;
+                let groups = s.groups;
+                let coming = (v.in_flight_rows as u64 * self.bytes_per_row_milli() / 1000) as usize;
+                // Before any row is encoded, rows in flight count for the file at their arrays'
+                // size (as buffered rows do at their buffers').
+                let coming_bytes = match self.bytes_per_row_milli() {
+                    0 => v.in_flight_memory,
+                    _ => coming,
+                };
                 let memory = WRITER_BASE_MEMORY
+                    + crate::encode::PART_MEMORY
                     + self.plan.leaves * (WRITER_COLUMN_MEMORY + groups * ROW_GROUP_COLUMN_MEMORY)
-                    + self.hidden_memory(w.in_progress_rows())
-                    + w.memory_size()
-                    + w.inner().capacity();
+                    + self.hidden_memory(s.in_progress_rows + v.in_flight_rows)
+                    + s.memory_size
+                    + s.inner_capacity
+                    + v.out_capacity
+                    + v.in_flight_memory
+                    + coming;
                 // The footer grows by each row group's metadata and page index.
-                let pending = w.inner().len()
-                    + w.in_progress_size()
+                let pending = v.out_len
+                    + s.in_progress_size
+                    + coming_bytes
                     + self.plan.leaves * (groups + 1) * FOOTER_COLUMN_CHUNK_BYTES;
                 (memory, pending)
             }
         };
-        self.writer_memory = memory;
-        self.pending_base = self.plan.footer_base + pending;
+        self.writer_memory.set(memory);
+        self.pending_base.set(self.plan.footer_base + pending);
     }
 }
 
@@ -672,37 +705,28 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
         Ok(())
     }
 
+    /// Also brings the memory figures up to date with the encoders' progress.
     fn take_output(&mut self, out: &mut Vec<u8>) {
-        let Some(w) = &mut self.writer else {
+        let Some(part) = &self.writer else {
             return;
         };
-        let buf = w.inner_mut();
-        if buf.is_empty() {
-            return;
-        }
-        // Taking the bytes is safe: the writer counts what it wrote itself and never reads its
-        // sink back, so offsets in the footer stay right (tested by reading files back).
-        let bytes = std::mem::take(buf);
-        if out.is_empty() {
-            *out = bytes;
-        } else {
-            out.extend_from_slice(&bytes);
-        }
-        self.update_memory();
+        part.take_output(out);
     }
 
     fn buffered_bytes(&self) -> usize {
-        self.rows_memory + self.writer_memory
+        self.refresh();
+        self.rows_memory + self.writer_memory.get()
     }
 
     /// The open row group as parquet estimates it encoded, the rows not yet encoded at the bytes
     /// per row seen so far (their buffers' size before any row is encoded), and the footer.
     fn pending_size(&self) -> usize {
+        self.refresh();
         let rows = match self.bytes_per_row_milli() {
             0 => self.rows_memory - self.plan.rows_fixed,
             milli => (self.len as u64 * milli / 1000) as usize,
         };
-        self.pending_base + rows
+        self.pending_base.get() + rows
     }
 
     /// Closes a row group with the buffered rows, unless the part has no Parquet writer yet and its
@@ -716,12 +740,12 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
             }
         }
         self.encode_rows()?;
-        if let Some(w) = &mut self.writer {
-            reserve_for_row_group(w);
-            let groups = w.flushed_row_groups().len();
-            w.flush().map_err(|e| parquet_error("flush", e))?;
-            w.sync().map_err(|e| parquet_error("flush", e))?;
-            self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
+        if let Some(part) = &self.writer {
+            // After the batches in flight, on an encoder thread too (the row group's structures
+            // were allocated there).
+            let res = part.flush();
+            self.update_memory();
+            return res;
         }
         self.update_memory();
         Ok(())
@@ -729,8 +753,12 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
 
     fn finish(mut self: Box<Self>, out: &mut Vec<u8>) -> sink_core::Result<()> {
         self.encode_rows()?;
-        let mut w = match self.writer.take() {
-            Some(w) => w,
+        let mut w = match &self.writer {
+            Some(part) => {
+                part.finish()?;
+                part.take_output(out);
+                return Ok(());
+            }
             None => self.plan.open_writer(&[])?.0,
         };
         let groups = w.flushed_row_groups().len();
@@ -743,5 +771,14 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
             out.extend_from_slice(&bytes);
         }
         Ok(())
+    }
+}
+
+impl<T> Drop for ParquetWriter<T> {
+    fn drop(&mut self) {
+        // Batches not yet encoded are of no use any more.
+        if let Some(part) = &self.writer {
+            part.cancel();
+        }
     }
 }

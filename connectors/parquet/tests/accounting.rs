@@ -81,6 +81,9 @@ fn measure(
             BulkWriter::add(&mut w, r).unwrap();
         }
         then(&mut w, &mut out);
+        // Batches are encoded on other threads: measure when they are done (a batch in flight
+        // holds the codec's working memory for a moment, and the count is an estimate).
+        w.wait_encoded().unwrap();
         BulkWriter::take_output(&mut w, &mut out);
         out = Vec::new();
         writers.push(w);
