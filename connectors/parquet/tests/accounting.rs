@@ -145,8 +145,9 @@ fn reported_memory_matches_allocations() {
             println!(
                 "{name}, {codec:?}, {case}: allocated {allocated} B, reported {reported} B per writer (x{ratio:.2})"
             );
-            // A few KiB either way do not matter (the allocator's own noise).
-            if !(0.8..=1.6).contains(&ratio) && (reported - allocated).abs() > 16 * 1024 {
+            // A few KiB either way do not matter: the allocator's own noise, and since batches are
+            // encoded on a pool thread, that thread's allocation caches (measured up to 15 KiB).
+            if !(0.8..=1.6).contains(&ratio) && (reported - allocated).abs() > 32 * 1024 {
                 bad.push(format!(
                     "{name}, {codec:?}, {case}: reported {reported} B for {allocated} B allocated"
                 ));
