@@ -143,6 +143,27 @@ pub(crate) struct KafkaReader {
     /// Positions of the latest snapshot, committed to the group when its checkpoint completes.
     last_snapshot: Option<Vec<(Arc<str>, i32, i64)>>,
     errors: ErrorLog,
+    /// Declared last, so dropped last: closes the consumer off the async runtime.
+    _closer: ConsumerCloser,
+}
+
+/// Drops the last reference to a consumer on a thread of its own. rdkafka's consumer waits in its
+/// `Drop` until the group has acknowledged the close, with no time limit; a broker that never
+/// answers (or librdkafka's mock cluster, now and then) would block the runtime thread that
+/// drops a reader, for instance when a job is cancelled.
+struct ConsumerCloser(Option<Arc<Consumer>>);
+
+impl Drop for ConsumerCloser {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(c));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "closing the Kafka consumer in place");
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -625,6 +646,7 @@ impl KafkaReader {
             next_discovery: (settings.stop.is_none() && !settings.discovery_interval.is_zero())
                 .then(|| tokio::time::Instant::now() + settings.discovery_interval),
             settings,
+            _closer: ConsumerCloser(Some(Arc::clone(&consumer))),
             consumer,
             subtask,
             splits: Vec::new(),
