@@ -752,17 +752,10 @@ pub async fn sink_target(table: &SinkTable) -> Result<DynWriter> {
     let options = StorageOptions::of_sink(table);
     match (table, location(table.path())) {
         (SinkTable::Bucketing(b), Location::Local(p)) => {
-            use sink_core::fs::{InProgressNaming, LegacyNaming};
-            let c = &b.config;
-            let naming = LegacyNaming {
-                in_progress_prefix: c.in_progress_prefix.clone(),
-                in_progress_suffix: c.in_progress_suffix.clone(),
-                pending_prefix: c.pending_prefix.clone(),
-                pending_suffix: c.pending_suffix.clone(),
-            };
+            use sink_core::fs::InProgressNaming;
             Ok(Arc::new(
                 LocalTarget::new(p)?
-                    .with_naming(InProgressNaming::Legacy(naming))
+                    .with_naming(InProgressNaming::Legacy(b.config.legacy_naming()))
                     .map_err(|e| prefix_field("sink", e))?,
             ))
         }

@@ -76,6 +76,23 @@ impl SinkTable {
     }
 }
 
+/// Removes `[sink.{key}]` from the sink table and reads it.
+#[allow(dead_code)] // unused in builds without the storage features
+fn take_table<T: serde::de::DeserializeOwned>(
+    sink: &mut toml::Table,
+    key: &str,
+    origin: &str,
+) -> Result<Option<T>> {
+    sink.remove(key)
+        .map(|v| {
+            v.try_into().map_err(|e: toml::de::Error| Error::Config {
+                field: format!("{origin}: [sink.{key}]"),
+                message: e.message().to_string(),
+            })
+        })
+        .transpose()
+}
+
 /// The sink APIs of `[sink] api`.
 const SINK_APIS: &str =
     "\"file\" (Flink's FileSink, the default) or \"bucketing\" (Flink 1.9's BucketingSink)";
@@ -103,21 +120,9 @@ impl JobFile {
                     message: e.message().to_string(),
                 };
                 #[cfg(feature = "object-store")]
-                let object_store = match t.remove("object_store") {
-                    None => None,
-                    Some(v) => Some(v.try_into().map_err(|e: toml::de::Error| Error::Config {
-                        field: format!("{origin}: [sink.object_store]"),
-                        message: e.message().to_string(),
-                    })?),
-                };
+                let object_store = take_table(&mut t, "object_store", origin)?;
                 #[cfg(feature = "hdfs")]
-                let hdfs = match t.remove("hdfs") {
-                    None => None,
-                    Some(v) => Some(v.try_into().map_err(|e: toml::de::Error| Error::Config {
-                        field: format!("{origin}: [sink.hdfs]"),
-                        message: e.message().to_string(),
-                    })?),
-                };
+                let hdfs = take_table(&mut t, "hdfs", origin)?;
                 let config = toml::Value::Table(t).try_into().map_err(in_sink)?;
                 Ok(JobFile {
                     job: raw.job,

@@ -151,16 +151,5 @@ inactive_bucket_threshold = "300ms""#),
             *ids.entry(id).or_default() += 1;
         }
     }
-    let mut expected = 0;
-    for split in 0..SPLITS {
-        let pos = checkpoint["sources"][format!("gen-{split}")]
-            .as_u64()
-            .unwrap();
-        expected += pos;
-        for seq in 0..pos {
-            let id = seq * SPLITS + split;
-            assert_eq!(ids.get(&id), Some(&1), "event {id}");
-        }
-    }
-    assert_eq!(ids.len() as u64, expected);
+    assert_generator_exactly_once(&ids, &checkpoint, SPLITS);
 }

@@ -51,32 +51,14 @@ interval = "150ms"
         ),
     )
     .unwrap();
-    let mut rng = Rng::from_env();
     let kills = 24;
-    for i in 0..kills {
-        let child = start(&job, dir.path(), &[]);
-        // Anywhere from before the first checkpoint to several checkpoints in.
-        let ms = rng.range(30, 1200);
-        std::thread::sleep(Duration::from_millis(ms));
-        signal(&child, libc::SIGKILL);
-        let out = wait_for(child, Duration::from_secs(10));
-        assert!(
-            !out.status.success(),
-            "kill {i}: the job ended by itself: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let child = start(&job, dir.path(), &[]);
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&child, libc::SIGTERM);
-    let out = wait_for(child, Duration::from_secs(30));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SIGTERM must stop cleanly: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    sigkill_drill(
+        &job,
+        dir.path(),
+        kills,
+        (30, 1200),
+        Duration::from_millis(1500),
     );
-    assert!(stdout.contains("stopped cleanly"), "{stdout}");
 
     let checkpoint = latest_checkpoint(&dir.path().join("checkpoints"), dir.path());
     assert_eq!(
@@ -85,26 +67,6 @@ interval = "150ms"
     );
     let (ids, hidden) = read_json_lake(&dir.path().join("lake"));
     assert!(hidden.is_empty(), "in-progress files left: {hidden:?}");
-    let mut expected = 0u64;
-    for split in 0..SPLITS {
-        let pos = checkpoint["sources"][format!("gen-{split}")]
-            .as_u64()
-            .expect("position of every split");
-        assert!(pos > 0, "split {split} made progress");
-        expected += pos;
-        for seq in 0..pos {
-            let id = seq * SPLITS + split;
-            match ids.get(&id) {
-                Some(1) => {}
-                Some(n) => panic!("split {split} seq {seq} (event {id}) written {n} times"),
-                None => panic!("split {split} seq {seq} (event {id}) is missing"),
-            }
-        }
-    }
-    assert_eq!(
-        ids.len() as u64,
-        expected,
-        "events beyond the checkpointed positions were published"
-    );
+    let expected = assert_generator_exactly_once(&ids, &checkpoint, SPLITS);
     eprintln!("{expected} events exactly once after {kills} kills");
 }

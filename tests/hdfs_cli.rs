@@ -73,55 +73,12 @@ impl Hdfs {
     }
 }
 
-/// Kills the job `kills` times at random moments, restarts it each time, then stops it with
-/// SIGTERM; returns the final checkpoint.
+/// The crash drill (see `common::sigkill_drill`); returns the final checkpoint.
 fn drill(job: &Path, dir: &Path, ckpt: &str, kills: usize) -> serde_json::Value {
-    let mut rng = Rng::from_env();
-    for i in 0..kills {
-        let child = start(job, dir, &[]);
-        std::thread::sleep(Duration::from_millis(rng.range(200, 2500)));
-        signal(&child, libc::SIGKILL);
-        let out = wait_for(child, Duration::from_secs(20));
-        assert!(
-            !out.status.success(),
-            "kill {i}: the job ended by itself: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let child = start(job, dir, &[]);
-    std::thread::sleep(Duration::from_millis(3000));
-    signal(&child, libc::SIGTERM);
-    let out = wait_for(child, Duration::from_secs(60));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("stopped cleanly"),
-        "SIGTERM must stop cleanly: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sigkill_drill(job, dir, kills, (200, 2500), Duration::from_millis(3000));
     let checkpoint = latest_checkpoint(Path::new(ckpt), dir);
     assert_eq!(checkpoint["final_checkpoint"], true);
     checkpoint
-}
-
-/// Every event up to the checkpointed position of each split exactly once, nothing beyond.
-fn assert_exactly_once(ids: &HashMap<u64, u32>, checkpoint: &serde_json::Value) {
-    let mut expected = 0;
-    for split in 0..SPLITS {
-        let pos = checkpoint["sources"][format!("gen-{split}")]
-            .as_u64()
-            .expect("position of every split");
-        assert!(pos > 0, "split {split} made progress");
-        expected += pos;
-        for seq in 0..pos {
-            let id = seq * SPLITS + split;
-            match ids.get(&id) {
-                Some(1) => {}
-                Some(n) => panic!("event {id} written {n} times"),
-                None => panic!("event {id} (split {split} seq {seq}) is missing"),
-            }
-        }
-    }
-    assert_eq!(ids.len() as u64, expected, "events beyond the checkpoint");
 }
 
 #[test]
@@ -190,7 +147,7 @@ interval = "300ms"
             .unwrap_or_else(|e| panic!("line {n} is not a whole event ({e}): {line:?}"));
         *ids.entry(v["event_id"].as_u64().unwrap()).or_default() += 1;
     }
-    assert_exactly_once(&ids, &checkpoint);
+    assert_generator_exactly_once(&ids, &checkpoint, SPLITS);
     eprintln!(
         "{} events exactly once in {} HDFS files",
         ids.len(),
@@ -282,7 +239,7 @@ block_size = "1MiB"
             assert_eq!(v["event_id"], id, "{line:?}");
             *ids.entry(id).or_default() += 1;
         }
-        assert_exactly_once(&ids, &checkpoint);
+        assert_generator_exactly_once(&ids, &checkpoint, SPLITS);
         eprintln!(
             "{compression}: {} events exactly once in {} SequenceFiles",
             ids.len(),

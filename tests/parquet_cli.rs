@@ -167,27 +167,13 @@ interval = "150ms"
         ),
     )
     .unwrap();
-    let mut rng = Rng::from_env();
     let kills = 12;
-    for i in 0..kills {
-        let child = start(&job, dir.path(), &[]);
-        std::thread::sleep(Duration::from_millis(rng.range(30, 1200)));
-        signal(&child, libc::SIGKILL);
-        let out = wait_for(child, Duration::from_secs(10));
-        assert!(
-            !out.status.success(),
-            "kill {i}: the job ended by itself: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let child = start(&job, dir.path(), &[]);
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&child, libc::SIGTERM);
-    let out = wait_for(child, Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "SIGTERM must stop cleanly: {}",
-        String::from_utf8_lossy(&out.stderr)
+    sigkill_drill(
+        &job,
+        dir.path(),
+        kills,
+        (30, 1200),
+        Duration::from_millis(1500),
     );
     let checkpoint = latest_checkpoint(&dir.path().join("checkpoints"), dir.path());
     assert_eq!(checkpoint["final_checkpoint"], true);

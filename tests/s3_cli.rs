@@ -110,27 +110,12 @@ interval = "400ms"
         ),
     )
     .unwrap();
-    let mut rng = Rng::from_env();
-    for i in 0..10 {
-        let child = start(&job, dir.path(), &[]);
-        std::thread::sleep(Duration::from_millis(rng.range(300, 3000)));
-        signal(&child, libc::SIGKILL);
-        let out = wait_for(child, Duration::from_secs(10));
-        assert!(
-            !out.status.success(),
-            "kill {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let child = start(&job, dir.path(), &[]);
-    std::thread::sleep(Duration::from_millis(3000));
-    signal(&child, libc::SIGTERM);
-    let out = wait_for(child, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    sigkill_drill(
+        &job,
+        dir.path(),
+        10,
+        (300, 3000),
+        Duration::from_millis(3000),
     );
 
     // The final positions, read by the CLI from the checkpoints in S3.

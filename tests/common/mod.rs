@@ -164,3 +164,72 @@ impl Rng {
         lo + self.next() % (hi - lo)
     }
 }
+
+/// The crash drill: starts `job` in `dir` and kills it with SIGKILL `kills` times, each a random
+/// time in `kill_after_ms` after its start (so from before the first checkpoint to several in),
+/// then runs it once more for `last_run` and stops it with SIGTERM, which must stop it cleanly.
+/// Returns that last run's output.
+pub fn sigkill_drill(
+    job: &Path,
+    dir: &Path,
+    kills: usize,
+    kill_after_ms: (u64, u64),
+    last_run: Duration,
+) -> Output {
+    let mut rng = Rng::from_env();
+    for i in 0..kills {
+        let child = start(job, dir, &[]);
+        std::thread::sleep(Duration::from_millis(
+            rng.range(kill_after_ms.0, kill_after_ms.1),
+        ));
+        signal(&child, libc::SIGKILL);
+        let out = wait_for(child, Duration::from_secs(20));
+        assert!(
+            !out.status.success(),
+            "kill {i}: the job ended by itself: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let child = start(job, dir, &[]);
+    std::thread::sleep(last_run);
+    signal(&child, libc::SIGTERM);
+    let out = wait_for(child, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("stopped cleanly"),
+        "SIGTERM must stop cleanly: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every event of every generator split up to the split's position in `checkpoint` exactly once
+/// in `ids` (how often each `event_id` was read back), and nothing beyond. Returns the count.
+pub fn assert_generator_exactly_once(
+    ids: &HashMap<u64, u32>,
+    checkpoint: &serde_json::Value,
+    splits: u64,
+) -> u64 {
+    let mut expected = 0;
+    for split in 0..splits {
+        let pos = checkpoint["sources"][format!("gen-{split}")]
+            .as_u64()
+            .expect("position of every split");
+        assert!(pos > 0, "split {split} made progress");
+        expected += pos;
+        for seq in 0..pos {
+            let id = seq * splits + split;
+            match ids.get(&id) {
+                Some(1) => {}
+                Some(n) => panic!("split {split} seq {seq} (event {id}) written {n} times"),
+                None => panic!("split {split} seq {seq} (event {id}) is missing"),
+            }
+        }
+    }
+    assert_eq!(
+        ids.len() as u64,
+        expected,
+        "events beyond the checkpointed positions were published"
+    );
+    expected
+}

@@ -701,6 +701,16 @@ impl BucketingSinkConfig {
         })
     }
 
+    /// The names of unpublished parts: `in_progress_*` and `pending_*`.
+    pub fn legacy_naming(&self) -> LegacyNaming {
+        LegacyNaming {
+            in_progress_prefix: self.in_progress_prefix.clone(),
+            in_progress_suffix: self.in_progress_suffix.clone(),
+            pending_prefix: self.pending_prefix.clone(),
+            pending_suffix: self.pending_suffix.clone(),
+        }
+    }
+
     /// Applies every setting but the target and the writer to `sink`.
     pub fn apply<T: Send + 'static>(&self, sink: BucketingSink<T>) -> Result<BucketingSink<T>> {
         if self.sequence_file.is_some() && self.writer != WriterName::SequenceFile {

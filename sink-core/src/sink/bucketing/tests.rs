@@ -417,6 +417,37 @@ async fn names_in_use_are_skipped_and_cleanup_is_exact() {
     assert_eq!(got.len(), foreign.len() + 2, "{got:?}");
 }
 
+/// A run killed before its first checkpoint and started again: legacy names carry no run id, so
+/// only the restart (`recover_unchecked_restart`, chosen by the runtime when `job.json` exists
+/// but no checkpoint does) may claim what it left; a plain fresh start leaves it.
+#[tokio::test]
+async fn a_restart_before_the_first_checkpoint_deletes_what_the_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = legacy_sink(dir.path(), 4);
+    let ctx = Context::default();
+    let mut w = sink
+        .writer(WriterContext::new(0, "r"), vec![])
+        .await
+        .unwrap();
+    w.write(&"lost!".to_string(), &ctx).await.unwrap();
+    w.write(&"lost too".to_string(), &ctx).await.unwrap();
+    assert_eq!(
+        names(dir.path()),
+        ["_part-0-0.pending", "_part-0-1.in-progress"]
+    );
+    drop(w); // crash, no checkpoint
+
+    let fresh = sink.recover("r", &[]).await.unwrap();
+    assert_eq!(
+        fresh.orphans_deleted, 0,
+        "a fresh start cannot tell they are ours"
+    );
+    assert_eq!(names(dir.path()).len(), 2);
+    let restart = sink.recover_unchecked_restart("r").await.unwrap();
+    assert_eq!(restart.orphans_deleted, 2, "{:?}", names(dir.path()));
+    assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+}
+
 /// A whole job on the runtime: generator, checkpoints, parts rolling by size; names seen during
 /// the run, and at the end only final names, every event exactly once.
 #[tokio::test]
