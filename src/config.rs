@@ -550,6 +550,32 @@ impl CheckpointSection {
                 "must keep at least 1 checkpoint",
             ));
         }
+        // Keys that only part files use: accepted here, they would be ignored without a word.
+        #[cfg(feature = "object-store")]
+        if let Some(o) = &self.object_store {
+            for (key, set) in [
+                ("part_size", o.part_size.is_some()),
+                ("upload_concurrency", o.upload_concurrency.is_some()),
+            ] {
+                if set {
+                    return Err(Error::config(
+                        format!("checkpoint.object_store.{key}"),
+                        "applies to part files only (checkpoints are single small objects): set it in [sink.object_store]",
+                    ));
+                }
+            }
+        }
+        #[cfg(feature = "hdfs")]
+        if self
+            .hdfs
+            .as_ref()
+            .is_some_and(|h| h.replay_buffer.is_some())
+        {
+            return Err(Error::config(
+                "checkpoint.hdfs.replay_buffer",
+                "applies to part files only (checkpoints are written whole and synced): set it in [sink.hdfs]",
+            ));
+        }
         Ok(c)
     }
 }
@@ -677,6 +703,31 @@ dir = "ckpt"
         let c = f.checkpoint.to_config().unwrap();
         assert_eq!(c.interval, Duration::from_secs(10));
         assert_eq!(c.retain, 3);
+    }
+
+    #[cfg(all(feature = "object-store", feature = "hdfs"))]
+    #[test]
+    fn part_file_keys_in_checkpoint_tables_are_errors() {
+        for (table, key) in [
+            ("object_store", "part_size = 8388608"),
+            ("object_store", "upload_concurrency = 4"),
+            ("hdfs", "replay_buffer = \"1MiB\""),
+        ] {
+            let text = format!("{MINIMAL}[checkpoint.{table}]\n{key}\n");
+            let f = JobFile::parse(&text, "t.toml").unwrap();
+            let e = f.checkpoint.to_config().unwrap_err().to_string();
+            let name = key.split(' ').next().unwrap();
+            assert!(
+                e.contains(&format!("checkpoint.{table}.{name}")) && e.contains("[sink."),
+                "{e}"
+            );
+        }
+        let ok = format!("{MINIMAL}[checkpoint.object_store]\nregion = \"eu-west-1\"\n");
+        JobFile::parse(&ok, "t.toml")
+            .unwrap()
+            .checkpoint
+            .to_config()
+            .unwrap();
     }
 
     #[test]
