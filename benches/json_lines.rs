@@ -6,6 +6,7 @@
 //! `cargo bench --bench json_lines` (set `SPILLWAY_BENCH_EVENTS` and `SPILLWAY_BENCH_ROUNDS` to
 //! change the size; `SPILLWAY_BENCH_DIR` to write somewhere other than the system temp dir).
 
+use sink_core::test_support::median;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -95,11 +96,6 @@ fn baseline(events: u64) -> (f64, u64) {
     (start.elapsed().as_secs_f64(), bytes)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -146,8 +142,8 @@ fn main() {
     }
     println!(
         "median: spillway {:.0} rec/s, baseline {:.0} rec/s, ratio {:.3} (target >= 0.8; >= 1.5M rec/s per core)",
-        median(&mut p_rates),
-        median(&mut b_rates),
-        median(&mut ratios)
+        median(&p_rates),
+        median(&b_rates),
+        median(&ratios)
     );
 }

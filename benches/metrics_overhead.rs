@@ -5,6 +5,7 @@
 //!
 //! `cargo bench --bench metrics_overhead` (`SPILLWAY_BENCH_EVENTS`, `SPILLWAY_BENCH_ROUNDS`).
 
+use sink_core::test_support::median;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -103,11 +104,6 @@ fn run(events: u64, http: bool) -> f64 {
     secs
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let events = env(
@@ -138,8 +134,8 @@ fn main() {
     }
     println!(
         "median: with metrics {:.0} rec/s, without {:.0} rec/s, ratio {:.3} (target >= 0.97)",
-        median(&mut on),
-        median(&mut off),
-        median(&mut ratios)
+        median(&on),
+        median(&off),
+        median(&ratios)
     );
 }

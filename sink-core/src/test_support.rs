@@ -40,3 +40,27 @@ pub fn service(var: &str, what: &str) -> Option<String> {
         }
     }
 }
+
+/// The median of benchmark measurements: the middle value, or the mean of the two middle ones when
+/// there is an even number of them. Panics on an empty slice or a NaN.
+pub fn median(values: &[f64]) -> f64 {
+    assert!(!values.is_empty(), "the median of no measurements");
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).expect("a measurement is NaN"));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod median_tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
+        assert!((super::median(&[0.49, 1.18, 0.61, 0.66, 0.96, 1.15]) - 0.81).abs() < 1e-12);
+        assert_eq!(super::median(&[5.0]), 5.0);
+    }
+}

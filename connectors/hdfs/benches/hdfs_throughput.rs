@@ -14,6 +14,7 @@
 //! `SPILLWAY_BENCH_ROUNDS` change the size; `SPILLWAY_BENCH_WORKERS` the runtime's threads, 2 by
 //! default like the CLI on this 2-core machine). Without `SPILLWAY_TEST_HDFS_URL` it says so and exits.
 
+use sink_core::test_support::median;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -135,11 +136,6 @@ async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> 
     (start.elapsed().as_secs_f64(), bytes)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let Ok(url) = std::env::var("SPILLWAY_TEST_HDFS_URL") else {
         println!("hdfs_throughput: SPILLWAY_TEST_HDFS_URL is not set (integration/services/hdfs.sh start); nothing to measure");
@@ -153,7 +149,7 @@ fn main() {
         if quick { 20_000 } else { 8_000_000 },
     );
     let events = events - events % 4;
-    let rounds = env("SPILLWAY_BENCH_ROUNDS", if quick { 1 } else { 6 }) as usize;
+    let rounds = env("SPILLWAY_BENCH_ROUNDS", if quick { 1 } else { 9 }) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(env("SPILLWAY_BENCH_WORKERS", 2) as usize)
         .enable_all()
@@ -228,10 +224,10 @@ fn main() {
     });
     println!(
         "median: spillway {:.0} rec/s, hdfs-native (bytes ready) {:.0} rec/s, ratio {:.3}; generate+encode+hdfs-native {:.0} rec/s, ratio {:.3} (target >= 0.8)",
-        median(&mut p_rates),
-        median(&mut b_rates),
-        median(&mut ratios),
-        median(&mut e_rates),
-        median(&mut e_ratios)
+        median(&p_rates),
+        median(&b_rates),
+        median(&ratios),
+        median(&e_rates),
+        median(&e_ratios)
     );
 }

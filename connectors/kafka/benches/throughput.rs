@@ -14,6 +14,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use sink_core::test_support::median;
 use std::time::{Duration, Instant};
 
 use connector_kafka::{KafkaSource, StopOffsets};
@@ -116,11 +117,6 @@ async fn reader_only(brokers: &str, topic: &str, n: u64) -> (f64, f64) {
     (started.elapsed().as_secs_f64(), n as f64 / polls as f64)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -184,7 +180,7 @@ fn main() {
         "reader alone (no job, no sink): {:.0} records/s, {per_poll:.0} records per poll",
         n as f64 / secs
     );
-    let (b, j) = (median(&mut bare), median(&mut piped));
+    let (b, j) = (median(&bare), median(&piped));
     println!(
         "median of {runs}: bare consumer {:.0} records/s, job (parallelism {parallelism}) {:.0} records/s, ratio {:.2} (target >= 0.8)",
         n as f64 / b,

@@ -50,6 +50,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use sink_core::test_support::median;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -593,16 +594,6 @@ async fn one_run(
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -647,9 +638,9 @@ fn main() {
         }
         let line = format!(
             "sink {:.1} MB/s, bare multipart (faster of the two) {:.1} MB/s, ratio {:.2}",
-            median(sink_rates),
-            median(bare_rates),
-            median(ratios)
+            median(&sink_rates),
+            median(&bare_rates),
+            median(&ratios)
         );
         println!("  median: {line}");
         summary.push(format!("{format:?}, in-process store: {line}"));
@@ -725,20 +716,20 @@ fn main() {
         }
         let line = format!(
             "sink {:.1} MB/s, bare put_part {:.1} MB/s, WriteMultipart {:.1} MB/s, bare multipart (faster of the two) {:.1} MB/s, ratio {:.2} (target >= 0.8)",
-            median(sink_rates),
-            median(seq_rates),
-            median(wm_rates),
-            median(bare_rates),
-            median(ratios)
+            median(&sink_rates),
+            median(&seq_rates),
+            median(&wm_rates),
+            median(&bare_rates),
+            median(&ratios)
         );
         println!("  median: {line}");
         summary.push(format!("{format:?}, S3: {line}"));
         if !arrow_ratios.is_empty() {
             let line = format!(
                 "sink {:.0} rows/s, bare ArrowWriter + WriteMultipart {:.0} rows/s, ratio {:.2} (target >= 0.8)",
-                median(sink_row_rates),
-                median(arrow_rates),
-                median(arrow_ratios)
+                median(&sink_row_rates),
+                median(&arrow_rates),
+                median(&arrow_ratios)
             );
             println!("  median: {line}");
             summary.push(format!(

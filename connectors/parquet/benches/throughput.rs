@@ -16,6 +16,7 @@
 //! record). `SPILLWAY_BENCH_DICTIONARY=0` turns dictionaries off on both sides;
 //! `SPILLWAY_BENCH_KEEP=1` keeps the output for inspection.
 
+use sink_core::test_support::median;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -252,11 +253,6 @@ fn bare(events: u64) -> Run {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let env = |k: &str, d: u64| {
         std::env::var(k)
@@ -315,11 +311,11 @@ fn main() {
         b_rows.push(b.rows_per_sec());
         b_mb.push(b.mb_per_sec());
     }
-    let (sr, br) = (median(s_rows), median(b_rows));
+    let (sr, br) = (median(&s_rows), median(&b_rows));
     println!(
         "median: spillway {sr:.0} rows/s {:.1} MB/s | bare {br:.0} rows/s {:.1} MB/s | ratio {:.3} (target >= 0.85)",
-        median(s_mb),
-        median(b_mb),
+        median(&s_mb),
+        median(&b_mb),
         sr / br
     );
 }

@@ -18,6 +18,7 @@
 //! comma-separated words, JSON lines always). `cargo test --benches` runs it small, without the
 //! verdict.
 
+use sink_core::test_support::median;
 use std::time::{Duration, Instant};
 
 use connector_sequencefile::{
@@ -155,11 +156,6 @@ fn run(rt: &tokio::runtime::Runtime, format: Format, events: u64) -> (f64, f64, 
     (secs, cpu_seconds() - cpu, summary.bytes_committed)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -203,9 +199,9 @@ fn main() {
             bytes[i] = b;
         }
     }
-    let rates: Vec<f64> = secs.iter_mut().map(|s| events as f64 / median(s)).collect();
+    let rates: Vec<f64> = secs.iter().map(|s| events as f64 / median(s)).collect();
     let json = rates[0];
-    let cpus: Vec<f64> = cpu.iter_mut().map(|c| median(c)).collect();
+    let cpus: Vec<f64> = cpu.iter().map(|c| median(c)).collect();
     let mut slow = Vec::new();
     let mut ratios = Vec::new();
     for (i, f) in formats.iter().enumerate() {
@@ -231,7 +227,7 @@ fn main() {
             "{:<28} {:>10.0} records/s {:>8.1} MB/s written {:>8.1} MiB   {:.2} x JSON lines   {:>5.2} CPU-s ({:.2} x JSON lines)",
             f.name(),
             rates[i],
-            bytes[i] as f64 / median(&mut secs[i].clone()) / 1e6,
+            bytes[i] as f64 / median(&secs[i]) / 1e6,
             bytes[i] as f64 / (1 << 20) as f64,
             ratio,
             cpus[i],
