@@ -91,23 +91,6 @@ impl BenchFormat {
     }
 }
 
-/// The generator's `Event` as Parquet columns.
-fn event_schema() -> connector_parquet::arrow_schema::SchemaRef {
-    use connector_parquet::arrow_schema::{DataType, Field, Schema, TimeUnit};
-    Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::UInt64, false),
-        Field::new("user_id", DataType::UInt64, false),
-        Field::new("item_id", DataType::UInt64, false),
-        Field::new("category_id", DataType::UInt64, false),
-        Field::new("behavior", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
-}
-
 fn sink_for(format: BenchFormat, target: ObjectStoreTarget) -> FileSink<Event> {
     let assigner = DateTimeBucketAssigner::new()
         .with_format("yyyy-MM-dd--HH")
@@ -123,7 +106,7 @@ fn sink_for(format: BenchFormat, target: ObjectStoreTarget) -> FileSink<Event> {
         }
         BenchFormat::Parquet => {
             let factory = connector_parquet::ParquetWriterFactory::<Event>::for_serde(
-                event_schema(),
+                connector_parquet::testing::event_schema(),
                 connector_parquet::ParquetOptions::default(),
             )
             .unwrap();
@@ -184,12 +167,11 @@ async fn bare_arrow_upload(
     part_size: usize,
     dictionary: bool,
 ) -> (f64, Vec<u64>) {
-    use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder, UInt64Builder};
-    use arrow_array::{ArrayRef, RecordBatch};
     use connector_parquet::parquet::arrow::ArrowWriter;
+    use connector_parquet::testing::EventBatchBuilder;
     use object_store::ObjectStoreExt;
 
-    let schema = event_schema();
+    let schema = connector_parquet::testing::event_schema();
     let props = connector_parquet::ParquetOptions::default()
         .with_dictionary(dictionary)
         .writer_properties(&schema)
@@ -210,15 +192,9 @@ async fn bare_arrow_upload(
     while emitted < events || pending.is_some() {
         // One batch of up to DEFAULT_BATCH_SIZE events of one hour, in the generator's order
         // (round-robin over the splits); the first event of the next hour waits in `pending`.
-        let mut ids = UInt64Builder::new();
-        let mut users = UInt64Builder::new();
-        let mut items = UInt64Builder::new();
-        let mut cats = UInt64Builder::new();
-        let mut behaviors = StringBuilder::new();
-        let mut ts = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        let mut batch = EventBatchBuilder::with_capacity(connector_parquet::DEFAULT_BATCH_SIZE);
         let mut batch_hour = None;
-        let mut made = 0;
-        while made < connector_parquet::DEFAULT_BATCH_SIZE {
+        while batch.len() < connector_parquet::DEFAULT_BATCH_SIZE {
             let e = match pending.take() {
                 Some(e) => e,
                 None if emitted < events => {
@@ -237,13 +213,7 @@ async fn bare_arrow_upload(
                 pending = Some(e);
                 break;
             }
-            ids.append_value(e.event_id);
-            users.append_value(e.user_id);
-            items.append_value(e.item_id);
-            cats.append_value(e.category_id);
-            behaviors.append_value(e.behavior.as_str());
-            ts.append_value(e.ts);
-            made += 1;
+            batch.push(&e);
         }
         let Some(h) = batch_hour else { break };
         if open.as_ref().is_some_and(|(oh, _, _)| *oh != h) {
@@ -268,16 +238,7 @@ async fn bare_arrow_upload(
                 ))
             }
         };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(ids.finish()),
-            Arc::new(users.finish()),
-            Arc::new(items.finish()),
-            Arc::new(cats.finish()),
-            Arc::new(behaviors.finish()),
-            Arc::new(ts.finish()),
-        ];
-        w.write(&RecordBatch::try_new(Arc::clone(&schema), columns).unwrap())
-            .unwrap();
+        w.write(&batch.finish()).unwrap();
         // Row groups come out of the writer whole; hand them to the upload as they do.
         if !w.inner().is_empty() {
             let bytes = std::mem::take(w.inner_mut());

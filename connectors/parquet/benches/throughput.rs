@@ -17,32 +17,14 @@
 //! `SPILLWAY_BENCH_KEEP=1` keeps the output for inspection.
 
 use sink_core::test_support::median;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::builder::{StringBuilder, TimestampMillisecondBuilder, UInt64Builder};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use connector_parquet::testing::{event_schema, EventBatchBuilder};
 use connector_parquet::{ParquetOptions, ParquetWriterFactory, DEFAULT_BATCH_SIZE};
 use parquet::arrow::ArrowWriter;
 use sink_core::fs::LocalTarget;
 use sink_core::runtime::{Event, GeneratorConfig, GeneratorSource, Job, LocalCheckpointStore};
 use sink_core::sink::{DateTimeBucketAssigner, FileSink};
-
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::UInt64, false),
-        Field::new("user_id", DataType::UInt64, false),
-        Field::new("item_id", DataType::UInt64, false),
-        Field::new("category_id", DataType::UInt64, false),
-        Field::new("behavior", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
-}
 
 /// The writer settings of both sides (`SPILLWAY_BENCH_DICTIONARY=0` turns dictionaries off).
 fn options() -> ParquetOptions {
@@ -94,7 +76,7 @@ fn dir_bytes(p: &std::path::Path) -> (u64, usize) {
 fn spillway(rt: &tokio::runtime::Runtime, events: u64) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let factory = ParquetWriterFactory::<Event>::for_serde(schema(), options()).unwrap();
+    let factory = ParquetWriterFactory::<Event>::for_serde(event_schema(), options()).unwrap();
     let sink = FileSink::for_bulk_format(LocalTarget::new(&lake).unwrap(), factory)
         .with_bucket_assigner(
             DateTimeBucketAssigner::new()
@@ -193,7 +175,7 @@ fn overheads(rt: &tokio::runtime::Runtime, events: u64, noop: bool) -> Run {
 fn bare(events: u64) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bare.parquet");
-    let schema = schema();
+    let schema = event_schema();
     let props = options().writer_properties(&schema).unwrap();
     let gen = generator(events);
     let started = Instant::now();
@@ -207,37 +189,16 @@ fn bare(events: u64) -> Run {
     let mut split = 0usize;
     while emitted < events {
         let n = DEFAULT_BATCH_SIZE.min((events - emitted) as usize);
-        let mut ids = UInt64Builder::with_capacity(n);
-        let mut users = UInt64Builder::with_capacity(n);
-        let mut items = UInt64Builder::with_capacity(n);
-        let mut cats = UInt64Builder::with_capacity(n);
-        let mut behaviors = StringBuilder::with_capacity(n, n * 4);
-        let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-        let mut made = 0;
-        while made < n {
+        let mut batch = EventBatchBuilder::with_capacity(n);
+        while batch.len() < n {
             if next[split] < per_split[split] {
                 let e = gen.event(split as u32, next[split]);
                 next[split] += 1;
-                ids.append_value(e.event_id);
-                users.append_value(e.user_id);
-                items.append_value(e.item_id);
-                cats.append_value(e.category_id);
-                behaviors.append_value(e.behavior.as_str());
-                ts.append_value(e.ts);
-                made += 1;
+                batch.push(&e);
             }
             split = (split + 1) % splits as usize;
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(ids.finish()),
-            Arc::new(users.finish()),
-            Arc::new(items.finish()),
-            Arc::new(cats.finish()),
-            Arc::new(behaviors.finish()),
-            Arc::new(ts.finish()),
-        ];
-        w.write(&RecordBatch::try_new(schema.clone(), columns).unwrap())
-            .unwrap();
+        w.write(&batch.finish()).unwrap();
         emitted += n as u64;
     }
     w.close().unwrap();

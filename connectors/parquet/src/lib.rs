@@ -156,6 +156,8 @@ mod encode;
 mod options;
 mod schema;
 mod ser;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod writer;
 
 pub use options::{

@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::sync::Arc;
+use connector_parquet::testing::event_schema;
 
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use connector_parquet::{ParquetOptions, ParquetWriterFactory};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use sink_core::fs::{LocalTarget, LocalTargetOptions};
@@ -13,21 +12,6 @@ use sink_core::runtime::{Event, GeneratorConfig};
 use sink_core::sink::{
     BasePathBucketAssigner, Context, FileSink, OnCheckpointRollingPolicy, WriterContext,
 };
-
-fn event_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::UInt64, false),
-        Field::new("user_id", DataType::UInt64, false),
-        Field::new("item_id", DataType::UInt64, false),
-        Field::new("category_id", DataType::UInt64, false),
-        Field::new("behavior", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
-}
 
 #[tokio::test]
 async fn parts_stay_under_the_size_limit() {

@@ -3,13 +3,12 @@
 
 mod common;
 
+use connector_parquet::testing::event_schema;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt64Type};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use connector_parquet::{ParquetOptions, ParquetWriterFactory, SchemaConfig};
 use serde_json::{json, Value};
 use sink_core::fs::LocalTarget;
@@ -20,21 +19,6 @@ use sink_core::sink::{
 };
 
 const HOUR_FORMAT: &str = "'dt='yyyy-MM-dd'/hour='HH";
-
-fn event_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::UInt64, false),
-        Field::new("user_id", DataType::UInt64, false),
-        Field::new("item_id", DataType::UInt64, false),
-        Field::new("category_id", DataType::UInt64, false),
-        Field::new("behavior", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
-}
 
 /// The generator through the full job runtime (2 subtasks, checkpoints) into 24 hourly Hive
 /// partitions of Parquet, read back with the parquet crate: every event once, in the right hour,
