@@ -8,7 +8,8 @@
 //!
 //! 8 M events (850 MB) by default: a run of either side ends with a file close whose `complete`
 //! the namenode often answers only after hdfs-native's 500 ms retry, and on a smaller run that
-//! coin flip alone moved single ratios by a third.
+//! coin flip alone moved single ratios by a third. Each round prints the three "tails": the
+//! seconds each side took after its last record was handed on (see [`Timed::tail`]).
 //!
 //! `cargo bench -p connector-hdfs --bench hdfs_throughput` (`SPILLWAY_BENCH_EVENTS`,
 //! `SPILLWAY_BENCH_ROUNDS` change the size; `SPILLWAY_BENCH_WORKERS` the runtime's threads, 2 by
@@ -39,8 +40,19 @@ fn config(events: u64) -> GeneratorConfig {
     }
 }
 
-/// The pipeline: returns (seconds, bytes written).
-async fn pipeline(url: &str, events: u64) -> (f64, u64) {
+/// One side's run.
+#[derive(Default)]
+struct Timed {
+    secs: f64,
+    bytes: u64,
+    /// Seconds after the last byte was handed on: the bare writers' `close`; the job's final
+    /// checkpoint, its `hsync`s, closes and commits. Mostly the namenode's `complete`, which
+    /// hdfs-native retries after 500 ms when the datanode has not yet reported the last block.
+    tail: f64,
+}
+
+/// The pipeline.
+async fn pipeline(url: &str, events: u64) -> Timed {
     let mut o = HdfsOptions::default();
     if let Ok(v) = std::env::var("SPILLWAY_BENCH_REPLAY_BUFFER") {
         o = o.with_replay_buffer(connector_hdfs::parse_size(&v).unwrap());
@@ -56,18 +68,34 @@ async fn pipeline(url: &str, events: u64) -> (f64, u64) {
         .build()
         .unwrap();
     let start = Instant::now();
-    let summary = Job::builder("bench")
+    let runner = Job::builder("bench")
         .parallelism(1)
         .checkpoint_interval(Duration::from_secs(10))
         .checkpoint_store(store)
         .from_source(GeneratorSource::new(config(events)).unwrap())
-        .sink_to(sink)
-        .run()
-        .await
-        .unwrap();
+        .sink_to(sink);
+    let progress = runner.progress();
+    let watch = tokio::spawn(async move {
+        loop {
+            if progress
+                .records_out
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= events
+            {
+                return start.elapsed().as_secs_f64();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let summary = runner.run().await.unwrap();
     let secs = start.elapsed().as_secs_f64();
+    let out = watch.await.unwrap();
     assert_eq!(summary.records_committed, events);
-    (secs, summary.bytes_committed)
+    Timed {
+        secs,
+        bytes: summary.bytes_committed,
+        tail: secs - out,
+    }
 }
 
 /// The same events encoded the same way, in 256 KiB chunks.
@@ -89,9 +117,8 @@ fn encoded(events: u64) -> Vec<Bytes> {
     chunks
 }
 
-/// The second baseline: generate, encode and write with hdfs-native in one loop. Returns
-/// (seconds, bytes).
-async fn baseline_encoding(client: &hdfs_native::Client, dir: &str, events: u64) -> (f64, u64) {
+/// The second baseline: generate, encode and write with hdfs-native in one loop.
+async fn baseline_encoding(client: &hdfs_native::Client, dir: &str, events: u64) -> Timed {
     let c = config(events);
     let enc = JsonLinesEncoder::<Event>::new();
     let start = Instant::now();
@@ -114,12 +141,17 @@ async fn baseline_encoding(client: &hdfs_native::Client, dir: &str, events: u64)
         }
     }
     bytes += w.write_bytes(Bytes::from(buf)).await.unwrap() as u64;
+    let closing = Instant::now();
     w.close().await.unwrap();
-    (start.elapsed().as_secs_f64(), bytes)
+    Timed {
+        secs: start.elapsed().as_secs_f64(),
+        bytes,
+        tail: closing.elapsed().as_secs_f64(),
+    }
 }
 
-/// The baseline: hdfs-native writes `chunks` to one file and closes it. Returns (seconds, bytes).
-async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> (f64, u64) {
+/// The baseline: hdfs-native writes `chunks` to one file and closes it.
+async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> Timed {
     let start = Instant::now();
     let mut w = client
         .create(
@@ -132,8 +164,13 @@ async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> 
     for c in chunks {
         bytes += w.write_bytes(c.clone()).await.unwrap() as u64;
     }
+    let closing = Instant::now();
     w.close().await.unwrap();
-    (start.elapsed().as_secs_f64(), bytes)
+    Timed {
+        secs: start.elapsed().as_secs_f64(),
+        bytes,
+        tail: closing.elapsed().as_secs_f64(),
+    }
 }
 
 fn main() {
@@ -160,11 +197,12 @@ fn main() {
         rt.block_on(async {
             let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
             for round in 0..rounds {
-                let (s, b) = pipeline(&format!("{base}/{round}"), events).await;
+                let t = pipeline(&format!("{base}/{round}"), events).await;
                 println!(
-                    "spillway {:.0} rec/s ({:.1} MB/s)",
-                    events as f64 / s,
-                    b as f64 / s / 1e6
+                    "spillway {:.0} rec/s ({:.1} MB/s), the last {:.2} s after the last record",
+                    events as f64 / t.secs,
+                    t.bytes as f64 / t.secs / 1e6,
+                    t.tail
                 );
             }
             let t = HdfsTarget::connect(&base, &HdfsOptions::default())
@@ -191,26 +229,31 @@ fn main() {
         for round in 1..=rounds {
             let dir = format!("{base}/b{round}");
             client.mkdirs(&dir, 0o755, true).await.unwrap();
-            let (mut bs, mut bbytes, mut ps, mut pbytes, mut es, mut ebytes) = (0.0, 0, 0.0, 0, 0.0, 0);
+            let (mut pt, mut bt, mut et) = Default::default();
             for step in 0..3 {
                 match (step + round) % 3 {
-                    0 => (bs, bbytes) = baseline(&client, &dir, &chunks).await,
-                    1 => (ps, pbytes) = pipeline(&format!("{url}{base}/p{round}"), events).await,
-                    _ => (es, ebytes) = baseline_encoding(&client, &dir, events).await,
+                    0 => bt = baseline(&client, &dir, &chunks).await,
+                    1 => pt = pipeline(&format!("{url}{base}/p{round}"), events).await,
+                    _ => et = baseline_encoding(&client, &dir, events).await,
                 }
             }
-            assert_eq!(bbytes, pbytes, "both write the same bytes");
-            assert_eq!(ebytes, pbytes, "both write the same bytes");
-            let (p, b, e) = (events as f64 / ps, events as f64 / bs, events as f64 / es);
+            let (pt, bt, et): (Timed, Timed, Timed) = (pt, bt, et);
+            assert_eq!(bt.bytes, pt.bytes, "both write the same bytes");
+            assert_eq!(et.bytes, pt.bytes, "both write the same bytes");
+            let rate = |t: &Timed| events as f64 / t.secs;
+            let (p, b, e) = (rate(&pt), rate(&bt), rate(&et));
             println!(
-                "round {round}: spillway {:>9.0} rec/s ({:>6.1} MB/s)   hdfs-native {:>9.0} rec/s ({:>6.1} MB/s)   encode+hdfs-native {:>9.0} rec/s   ratios {:.3} {:.3}",
+                "round {round}: spillway {:>9.0} rec/s ({:>6.1} MB/s)   hdfs-native {:>9.0} rec/s ({:>6.1} MB/s)   encode+hdfs-native {:>9.0} rec/s   ratios {:.3} {:.3}   tails {:.2} {:.2} {:.2} s",
                 p,
-                pbytes as f64 / ps / 1e6,
+                pt.bytes as f64 / pt.secs / 1e6,
                 b,
-                bbytes as f64 / bs / 1e6,
+                bt.bytes as f64 / bt.secs / 1e6,
                 e,
                 p / b,
-                p / e
+                p / e,
+                pt.tail,
+                bt.tail,
+                et.tail
             );
             p_rates.push(p);
             b_rates.push(b);
