@@ -95,7 +95,7 @@ impl HdfsCheckpointStore {
         let mut w = client.create(tmp, &self.hdfs.write_options).await?;
         let written = async {
             w.write_bytes(bytes.clone()).await?;
-            w.hsync().await
+            crate::client::hsync_bounded(&mut w).await
         }
         .await;
         if let Err(e) = written {

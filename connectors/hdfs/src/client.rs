@@ -74,6 +74,26 @@ fn is_permission(e: &HdfsError) -> bool {
     rpc_class(e).is_some_and(|c| PERMISSION_EXCEPTIONS.contains(&c))
 }
 
+/// How long an `hsync` may wait for its acknowledgement: as long as hdfs-native waits for any ack.
+pub(crate) const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `w.hsync()`, bounded by [`SYNC_TIMEOUT`]. hdfs-native 0.14 can wait forever in an `hsync`
+/// whose datanode went away while the pipeline had no packet left to send: it waits for its
+/// packet-sender task, which waits for packets that never come. Found by the HDFS restart test
+/// when parts synced often. A timeout is reported as a broken pipeline (`DataTransferError`):
+/// retried or repaired like one. Dropping the future drops the pipeline, and its tasks end.
+pub(crate) async fn hsync_bounded(
+    w: &mut hdfs_native::file::FileWriter,
+) -> std::result::Result<(), HdfsError> {
+    match tokio::time::timeout(SYNC_TIMEOUT, w.hsync()).await {
+        Ok(r) => r,
+        Err(_) => Err(HdfsError::DataTransferError(format!(
+            "hsync not acknowledged within {}s",
+            SYNC_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 /// Worth another attempt: the namenode or a datanode is unreachable, restarting, in safe mode, or
 /// still recovering a block.
 pub(crate) fn is_transient(e: &HdfsError) -> bool {

@@ -169,7 +169,7 @@ impl HdfsTarget {
                     while let Some(chunk) = chunks.next().await {
                         w.write_bytes(chunk?).await?;
                     }
-                    w.hsync().await?;
+                    crate::client::hsync_bounded(&mut w).await?;
                 }
                 Ok(())
             }
@@ -680,7 +680,7 @@ impl Core {
         let deadline = self.hdfs.deadline();
         loop {
             let r = match self.writer() {
-                Ok(w) => w.hsync().await,
+                Ok(w) => crate::client::hsync_bounded(w).await,
                 Err(e) => Err(e),
             };
             match r {
