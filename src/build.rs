@@ -975,24 +975,37 @@ async fn check_worker_layout(
     store_options: &StorageOptions,
 ) -> Result<()> {
     use sink_core::runtime::JOB_META;
-    if store.get(JOB_META).await?.is_some() {
-        return Ok(()); // a restart in the same layout
-    }
-    let (other, what) = if options.workers > 1 {
-        (dir.to_string(), "one worker")
+    let several = options.workers > 1;
+    let root = if several {
+        Some(checkpoint_store(dir, store_options).await?)
     } else {
-        (
-            worker_checkpoint_dir(dir, 0, 2),
-            "several workers (--workers)",
-        )
+        None
     };
-    let exists = match location(&other) {
-        Location::Local(p) => p.join(JOB_META).exists(),
-        _ => checkpoint_store(&other, store_options)
-            .await?
-            .get(JOB_META)
-            .await?
-            .is_some(),
+    if store.get(JOB_META).await?.is_some() {
+        // A restart in the same layout.
+        if let Some(root) = &root {
+            mark_several_workers(root, options.workers).await?;
+        }
+        return Ok(());
+    }
+    let (exists, what) = match &root {
+        // Run with one worker before: its job.json is at the top.
+        Some(root) => (root.get(JOB_META).await?.is_some(), "one worker"),
+        // Run with several before: the marker any of them wrote, or (checkpoints from before the
+        // marker) worker 0's job.json.
+        None => (
+            store.get(WORKERS_MARKER).await?.is_some()
+                || match location(&worker_checkpoint_dir(dir, 0, 2)) {
+                    // Without creating the directory, as opening a local store would.
+                    Location::Local(p) => p.join(JOB_META).exists(),
+                    _ => checkpoint_store(&worker_checkpoint_dir(dir, 0, 2), store_options)
+                        .await?
+                        .get(JOB_META)
+                        .await?
+                        .is_some(),
+                },
+            "several workers (--workers)",
+        ),
     };
     if exists {
         return Err(Error::config(
@@ -1002,7 +1015,23 @@ async fn check_worker_layout(
             ),
         ));
     }
+    if let Some(root) = &root {
+        mark_several_workers(root, options.workers).await?;
+    }
     Ok(())
+}
+
+/// The document at the top of `checkpoint.dir` that says the job runs with several workers: every
+/// worker writes it when it starts, so a later run with one worker is refused even if worker 0
+/// never ran.
+const WORKERS_MARKER: &str = "workers.json";
+
+async fn mark_several_workers(root: &DynCheckpointStore, workers: usize) -> Result<()> {
+    root.put(
+        WORKERS_MARKER,
+        serde_json::to_vec(&serde_json::json!({ "workers": workers })).expect("plain JSON"),
+    )
+    .await
 }
 
 /// Runs a job file with a given source.

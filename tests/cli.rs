@@ -315,4 +315,31 @@ fn changing_between_one_and_several_workers_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("several workers"), "{err}");
+
+    // Also when only a worker other than 0 ever ran.
+    let dir = tempfile::tempdir().unwrap();
+    job_file(dir.path(), BOUNDED);
+    let out = run(
+        &[
+            "run",
+            "job.toml",
+            "--no-progress",
+            "--worker",
+            "1",
+            "--workers",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("ckpt/worker-0").exists());
+    let out = run(&["run", "job.toml", "--no-progress"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("several workers"), "{err}");
+    assert!(!dir.path().join("ckpt/worker-0").exists());
 }
