@@ -110,10 +110,11 @@ interval = "400ms"
         ),
     )
     .unwrap();
+    const KILLS: usize = 10;
     sigkill_drill(
         &job,
         dir.path(),
-        10,
+        KILLS,
         (300, 3000),
         Duration::from_millis(3000),
     );
@@ -172,11 +173,22 @@ print(json.dumps({'files': len(keys), 'side_objects': side, 'uploads': [u['Key']
         serde_json::json!([]),
         "side objects left"
     );
-    assert_eq!(
-        report["uploads"],
-        serde_json::json!([]),
-        "incomplete multipart uploads left"
+    // A process killed between creating a multipart upload and writing its marker leaves an
+    // upload nobody can find again (object_store cannot list uploads): the bucket lifecycle rule
+    // of the README removes it. (With some seeds the kill lands in that window every time: the
+    // restarted process then uploads the same part name again, and completes it.) So uploads may
+    // be left, at most one per subtask per kill (a subtask opens its parts one at a time), none
+    // with a marker (no side objects, checked above), and none visible as an object's only copy
+    // (every visible object is read back below). All runs share the job's run id, so the names
+    // cannot tell which process left an upload.
+    let uploads = report["uploads"].as_array().unwrap();
+    assert!(
+        uploads.len() <= KILLS * 2,
+        "more incomplete uploads than kills × subtasks: {uploads:?}"
     );
+    if !uploads.is_empty() {
+        eprintln!("uploads left by killed runs, for the lifecycle rule: {uploads:?}");
+    }
     let ids: Vec<u64> = std::fs::read_to_string(&ids_file)
         .unwrap()
         .lines()
