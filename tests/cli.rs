@@ -269,18 +269,7 @@ fn changing_between_one_and_several_workers_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run(
-        &[
-            "run",
-            "job.toml",
-            "--no-progress",
-            "--worker",
-            "0",
-            "--workers",
-            "2",
-        ],
-        dir.path(),
-    );
+    let out = run(&WORKER_0_OF_2, dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -292,23 +281,7 @@ fn changing_between_one_and_several_workers_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     job_file(dir.path(), BOUNDED);
     for worker in ["0", "1"] {
-        let out = run(
-            &[
-                "run",
-                "job.toml",
-                "--no-progress",
-                "--worker",
-                worker,
-                "--workers",
-                "2",
-            ],
-            dir.path(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_worker_of_two(dir.path(), worker);
     }
     assert!(dir.path().join("ckpt/worker-1/job.json").exists());
     let out = run(&["run", "job.toml", "--no-progress"], dir.path());
@@ -319,27 +292,33 @@ fn changing_between_one_and_several_workers_is_refused() {
     // Also when only a worker other than 0 ever ran.
     let dir = tempfile::tempdir().unwrap();
     job_file(dir.path(), BOUNDED);
-    let out = run(
-        &[
-            "run",
-            "job.toml",
-            "--no-progress",
-            "--worker",
-            "1",
-            "--workers",
-            "2",
-        ],
-        dir.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_worker_of_two(dir.path(), "1");
     assert!(!dir.path().join("ckpt/worker-0").exists());
     let out = run(&["run", "job.toml", "--no-progress"], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("several workers"), "{err}");
     assert!(!dir.path().join("ckpt/worker-0").exists());
+}
+
+const WORKER_0_OF_2: [&str; 7] = [
+    "run",
+    "job.toml",
+    "--no-progress",
+    "--worker",
+    "0",
+    "--workers",
+    "2",
+];
+
+/// Runs `job.toml` in `dir` as `worker` of two workers, to its end.
+fn run_worker_of_two(dir: &Path, worker: &str) {
+    let mut args = WORKER_0_OF_2;
+    args[4] = worker;
+    let out = run(&args, dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -230,7 +230,7 @@ fn main() {
         for round in 1..=rounds {
             let dir = format!("{base}/b{round}");
             client.mkdirs(&dir, 0o755, true).await.unwrap();
-            let (mut pt, mut bt, mut et) = Default::default();
+            let (mut pt, mut bt, mut et) = (Timed::default(), Timed::default(), Timed::default());
             for step in 0..3 {
                 match (step + round) % 3 {
                     0 => bt = baseline(&client, &dir, &chunks).await,
@@ -238,7 +238,6 @@ fn main() {
                     _ => et = baseline_encoding(&client, &dir, events).await,
                 }
             }
-            let (pt, bt, et): (Timed, Timed, Timed) = (pt, bt, et);
             assert_eq!(bt.bytes, pt.bytes, "both write the same bytes");
             assert_eq!(et.bytes, pt.bytes, "both write the same bytes");
             let rate = |t: &Timed| events as f64 / t.secs;

@@ -184,7 +184,6 @@ async fn bare_arrow_upload(
     let mut next = vec![0u64; splits];
     let hour = |ts: i64| ts.div_euclid(3_600_000);
     let started = Instant::now();
-    let mut sizes = Vec::new();
     let mut open: Option<(i64, ArrowWriter<Vec<u8>>, object_store::WriteMultipart)> = None;
     let mut pending = None;
     let mut split = 0;
@@ -217,12 +216,8 @@ async fn bare_arrow_upload(
         }
         let Some(h) = batch_hour else { break };
         if open.as_ref().is_some_and(|(oh, _, _)| *oh != h) {
-            let (_, mut w, mut upload) = open.take().unwrap();
-            w.finish().unwrap();
-            let bytes = std::mem::take(w.inner_mut());
-            upload.wait_for_capacity(2).await.unwrap();
-            upload.put(Bytes::from(bytes));
-            upload.finish().await.unwrap();
+            let (_, w, upload) = open.take().unwrap();
+            finish_file(w, upload).await;
         }
         let (_, w, upload) = match &mut open {
             Some(o) => o,
@@ -239,31 +234,36 @@ async fn bare_arrow_upload(
             }
         };
         w.write(&batch.finish()).unwrap();
-        // Row groups come out of the writer whole; hand them to the upload as they do.
-        if !w.inner().is_empty() {
-            let bytes = std::mem::take(w.inner_mut());
-            upload.wait_for_capacity(2).await.unwrap();
-            upload.put(Bytes::from(bytes));
-        }
+        hand_over(w, upload).await;
     }
-    if let Some((_, mut w, mut upload)) = open.take() {
-        w.finish().unwrap();
+    if let Some((_, w, upload)) = open.take() {
+        finish_file(w, upload).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let objects: Arc<dyn ObjectStore> = Arc::clone(s3) as Arc<dyn ObjectStore>;
+    (secs, file_sizes(&objects, "bare-arrow").await)
+}
+
+/// Hands the bytes the writer has produced (whole row groups) to the upload.
+async fn hand_over(
+    w: &mut connector_parquet::parquet::arrow::ArrowWriter<Vec<u8>>,
+    upload: &mut object_store::WriteMultipart,
+) {
+    if !w.inner().is_empty() {
         let bytes = std::mem::take(w.inner_mut());
         upload.wait_for_capacity(2).await.unwrap();
         upload.put(Bytes::from(bytes));
-        upload.finish().await.unwrap();
     }
-    let secs = started.elapsed().as_secs_f64();
-    {
-        use futures::TryStreamExt;
-        let files: Vec<_> = s3
-            .list(Some(&Path::from("bare-arrow")))
-            .try_collect()
-            .await
-            .unwrap();
-        sizes.extend(files.iter().map(|m| m.size));
-    }
-    (secs, sizes)
+}
+
+/// Writes the file's footer and completes its upload.
+async fn finish_file(
+    mut w: connector_parquet::parquet::arrow::ArrowWriter<Vec<u8>>,
+    mut upload: object_store::WriteMultipart,
+) {
+    w.finish().unwrap();
+    hand_over(&mut w, &mut upload).await;
+    upload.finish().await.unwrap();
 }
 
 /// Runs the job into `target` and returns how long it took.
