@@ -12,7 +12,9 @@ use sink_core::{Error, Result};
 use tokio::time::Instant;
 
 use crate::location::HdfsLocation;
-use crate::options::{HdfsOptions, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY};
+use crate::options::{
+    replay_buffer_for, HdfsOptions, ASSUMED_BLOCK_SIZE, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY,
+};
 
 /// Java exceptions that say "not now, try again".
 const TRANSIENT_EXCEPTIONS: &[&str] = &[
@@ -146,6 +148,9 @@ pub struct HdfsStats {
     pub resumed_bytes: std::sync::atomic::AtomicU64,
     /// Syncs of open parts beyond the checkpoints' (to free the replay buffer).
     pub extra_syncs: std::sync::atomic::AtomicU64,
+    /// Times a part let go of replay bytes without a sync, because the blocks holding them were
+    /// finished (acknowledged and finalized by every datanode of the pipeline).
+    pub block_releases: std::sync::atomic::AtomicU64,
 }
 
 impl HdfsStats {
@@ -165,7 +170,11 @@ pub(crate) struct Hdfs {
     pub location: HdfsLocation,
     pub user: String,
     pub retry_timeout: Duration,
-    pub replay_buffer: u64,
+    /// `replay_buffer` as configured; `None`: the default for [`block_size`](Self::block_size).
+    replay_buffer: Option<u64>,
+    /// Block size of part files: `block_size`, else the namenode's as [`probe_dir`](Self::probe_dir)
+    /// found it; 0 while unknown.
+    pub block_size: std::sync::atomic::AtomicU64,
     pub write_options: WriteOptions,
     pub stats: HdfsStats,
     /// Unsynced bytes all open parts keep for repairs, against `replay_buffer`.
@@ -182,7 +191,7 @@ impl fmt::Debug for Hdfs {
             .field("location", &self.location.to_string())
             .field("user", &self.user)
             .field("retry_timeout", &self.retry_timeout)
-            .field("replay_buffer", &self.replay_buffer)
+            .field("replay_buffer", &self.replay_buffer())
             .finish_non_exhaustive()
     }
 }
@@ -242,12 +251,22 @@ impl Hdfs {
             location,
             user,
             retry_timeout: options.retry_timeout(),
-            replay_buffer: options.replay_buffer(),
+            replay_buffer: options.replay_buffer,
+            block_size: options.block_size.unwrap_or(0).into(),
             write_options,
             stats: HdfsStats::default(),
             replay_in_use: Default::default(),
             closing: Default::default(),
         }))
+    }
+
+    /// Unsynced bytes all open parts may keep for repairs (0: no repairs).
+    pub fn replay_buffer(&self) -> u64 {
+        let block = match self.block_size.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => ASSUMED_BLOCK_SIZE,
+            b => b,
+        };
+        replay_buffer_for(self.replay_buffer, block)
     }
 
     /// Maps an hdfs-native error of `op` on the absolute path `abs` to the engine's error, naming
@@ -463,6 +482,18 @@ impl Hdfs {
             })
             .await
             .map_err(unreachable)?;
+        if self.block_size.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            // The namenode's default block size, which the parts get too (see `Core`).
+            if let Ok(Some(b)) = self
+                .client
+                .get_file_info(&probe)
+                .await
+                .map(|status| status.blocksize)
+            {
+                self.block_size
+                    .store(b, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let closed = w.close().await;
         let _ = self.client.delete(&probe, false).await;
         closed.map_err(|e| self.error("write to output directory", abs, e))

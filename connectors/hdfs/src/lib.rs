@@ -83,9 +83,13 @@
 //! (5 minutes) while the namenode is unreachable, in safe mode, or a standby. A write pipeline that
 //! breaks (a datanode restarted, or the namenode did while a block was being added) is repaired
 //! in place: the part's lease is recovered, the file is reopened for append at the length the
-//! datanodes kept, and the bytes written since the last sync are written again. For that, the open parts
-//! keep their unsynced bytes in memory, at most `replay_buffer` (64 MiB) for all parts of a target
-//! together; the part that writes past it syncs on its own. So a restart of HDFS makes the job wait and go on; only an outage
+//! datanodes kept, and the bytes written since the last sync are written again. For that, the open
+//! parts keep their unsynced bytes in memory, at most `replay_buffer` for all parts of a target
+//! together (by default one block and 64 MiB: 192 MiB with 128 MiB blocks). A part lets go of its
+//! bytes when it syncs, and when the block that holds them is finished: every datanode acknowledged
+//! the block and finalized its replica, which a datanode restart keeps. The part that writes past
+//! the buffer syncs on its own, which waits for the datanodes' disks; with the default, a part that
+//! fills its blocks between checkpoints never has to. So a restart of HDFS makes the job wait and go on; only an outage
 //! longer than `retry_timeout` fails the job, which then restarts from its last checkpoint.
 //! `replay_buffer = 0` turns repairs off (less memory with very many open buckets; a broken
 //! pipeline then fails the job).
@@ -106,8 +110,8 @@ pub use checkpoint::HdfsCheckpointStore;
 pub use client::HdfsStats;
 pub use location::HdfsLocation;
 pub use options::{
-    parse_size, HdfsOptions, CLIENT_DEFAULTS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLAY_BUFFER,
-    DEFAULT_RETRY_TIMEOUT, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY,
+    parse_size, HdfsOptions, ASSUMED_BLOCK_SIZE, CLIENT_DEFAULTS, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RETRY_TIMEOUT, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, REPLAY_BUFFER_BEYOND_BLOCK,
 };
 pub use target::HdfsTarget;
 

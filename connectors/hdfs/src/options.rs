@@ -12,9 +12,19 @@ pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 /// [`checkpoint_store_from_url`](crate::checkpoint_store_from_url) wait for the namenode before
 /// they report it unreachable: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes the open parts of a target keep in memory, all together, to write them again after a
-/// write pipeline broke: 64 MiB. Past it, the part that writes syncs (hsync) on its own.
-pub const DEFAULT_REPLAY_BUFFER: u64 = 64 << 20;
+/// The default replay buffer is one block of a part file plus this: 64 MiB (192 MiB with HDFS's
+/// default 128 MiB blocks).
+///
+/// The replay buffer holds the bytes the open parts of a target wrote since their last sync, all
+/// together, to write them again after a write pipeline broke. A part lets go of its bytes when
+/// it syncs, and also when the block that holds them is finished (every datanode acknowledged it
+/// and finalized its replica, which a datanode restart keeps). Past the buffer, the part that
+/// writes syncs (hsync) on its own, which waits for the datanodes' disks. With one block's worth
+/// and more, a part that fills its blocks between two checkpoints never has to.
+pub const REPLAY_BUFFER_BEYOND_BLOCK: u64 = 64 << 20;
+/// The block size assumed for the default replay buffer while the namenode's is not known yet:
+/// HDFS's default, 128 MiB.
+pub const ASSUMED_BLOCK_SIZE: u64 = 128 << 20;
 /// The first pause between two attempts of a failed namenode call: 200 ms, doubling up to
 /// [`MAX_RETRY_DELAY`].
 pub const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(200);
@@ -44,7 +54,7 @@ pub const CLIENT_DEFAULTS: &[(&str, &str)] = &[
 /// | `replication` | the namenode's (`dfs.replication`) | replicas of part files |
 /// | `retry_timeout` | `"5m"` ([`DEFAULT_RETRY_TIMEOUT`]) | how long an unreachable namenode, safe mode or a broken write pipeline is retried before the job fails |
 /// | `connect_timeout` | `"30s"` ([`DEFAULT_CONNECT_TIMEOUT`]) | how long the first contact waits for the namenode |
-/// | `replay_buffer` | `"64MiB"` ([`DEFAULT_REPLAY_BUFFER`]) | unsynced bytes of all open parts of the target, kept to repair a broken write pipeline; past it a part syncs early; `0` turns repairs off (a broken pipeline fails the job, which restarts from its checkpoint) |
+/// | `replay_buffer` | the block size + 64 MiB ([`REPLAY_BUFFER_BEYOND_BLOCK`]): `"192MiB"` with 128 MiB blocks | unsynced bytes of all open parts of the target, kept to repair a broken write pipeline (a part lets go of them when it syncs or finishes a block); past it a part syncs early; `0` turns repairs off (a broken pipeline fails the job, which restarts from its checkpoint) |
 ///
 /// ```
 /// use connector_hdfs::HdfsOptions;
@@ -88,7 +98,7 @@ pub struct HdfsOptions {
     /// See [`DEFAULT_CONNECT_TIMEOUT`].
     #[serde(deserialize_with = "de_duration_opt")]
     pub connect_timeout: Option<Duration>,
-    /// See [`DEFAULT_REPLAY_BUFFER`].
+    /// See [`REPLAY_BUFFER_BEYOND_BLOCK`]. Default: the block size of part files and 64 MiB.
     #[serde(deserialize_with = "de_size_opt")]
     pub replay_buffer: Option<u64>,
 }
@@ -104,9 +114,9 @@ impl HdfsOptions {
         self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
     }
 
-    /// `replay_buffer` or its default.
-    pub fn replay_buffer(&self) -> u64 {
-        self.replay_buffer.unwrap_or(DEFAULT_REPLAY_BUFFER)
+    /// `replay_buffer`, or its default for part files of `block_size` bytes.
+    pub fn replay_buffer(&self, block_size: u64) -> u64 {
+        replay_buffer_for(self.replay_buffer, block_size)
     }
 
     /// Sets the user.
@@ -192,6 +202,11 @@ impl HdfsOptions {
         }
         Ok(())
     }
+}
+
+/// The replay buffer as set, or its default for part files of `block_size` bytes.
+pub(crate) fn replay_buffer_for(set: Option<u64>, block_size: u64) -> u64 {
+    set.unwrap_or(block_size + REPLAY_BUFFER_BEYOND_BLOCK)
 }
 
 /// Parses a size: bytes, or a string with a unit (`"128MiB"`, `"64MB"`, `"512KiB"`).
@@ -281,7 +296,12 @@ mod tests {
         let o = HdfsOptions::default();
         assert_eq!(o.retry_timeout(), DEFAULT_RETRY_TIMEOUT);
         assert_eq!(o.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
-        assert_eq!(o.replay_buffer(), DEFAULT_REPLAY_BUFFER);
+        assert_eq!(o.replay_buffer(128 << 20), 192 << 20);
+        assert_eq!(
+            o.replay_buffer(1 << 20),
+            (1 << 20) + REPLAY_BUFFER_BEYOND_BLOCK
+        );
+        assert_eq!(o.clone().with_replay_buffer(0).replay_buffer(128 << 20), 0);
         let p = o.client_properties();
         assert_eq!(p["dfs.client.failover.max.attempts"], "4");
         let o = HdfsOptions::default().with_property("dfs.client.failover.max.attempts", "9");

@@ -3,7 +3,7 @@
 //! | step | what happens |
 //! | --- | --- |
 //! | open | create the hidden file `.{name}.inprogress.{uuid}` in the bucket's directory |
-//! | write | append to the file's write pipeline (and keep the bytes since the last sync; all parts together at most `replay_buffer`) |
+//! | write | append to the file's write pipeline (and keep the bytes since the last sync or the end of the last finished block; all parts together at most `replay_buffer`) |
 //! | persist | `hsync`: every datanode of the pipeline has the bytes on disk, the namenode knows the length |
 //! | close for commit | `hsync`, then close the file (the namenode completes its last block) |
 //! | commit | rename the hidden file to its final name (no overwrite); already renamed with the right length is success |
@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use hdfs_native::file::FileWriter;
 use hdfs_native::{Client, HdfsError};
@@ -47,8 +47,8 @@ use crate::options::{HdfsOptions, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY};
 /// Calls to the namenode are retried with backoff for `retry_timeout` while it is unreachable or
 /// in safe mode. A broken write pipeline (a datanode or the namenode restarted) is repaired in
 /// place: the file's lease is recovered, the file reopened for append at the length the datanodes
-/// kept, and the bytes written since the last sync (kept in memory, at most `replay_buffer` for
-/// all open parts of the target together) written again. So a restart of HDFS makes the job wait, not fail.
+/// kept, and the bytes written since the last sync or the end of the last finished block (kept in
+/// memory, at most `replay_buffer` for all open parts of the target together) written again. So a restart of HDFS makes the job wait, not fail.
 ///
 /// ```no_run
 /// # async fn demo() -> sink_core::Result<()> {
@@ -105,6 +105,25 @@ impl HdfsTarget {
     /// Counters of retries, lease recoveries, repairs and resumes since this target was connected.
     pub fn stats(&self) -> &HdfsStats {
         &self.hdfs.stats
+    }
+
+    /// Block size of part files: `block_size` if set, else the namenode's default as found when
+    /// connecting (`None` if it could not be found).
+    pub fn block_size(&self) -> Option<u64> {
+        match self
+            .hdfs
+            .block_size
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            b => Some(b),
+        }
+    }
+
+    /// The replay buffer in effect: `replay_buffer` if set, else the block size and
+    /// [`REPLAY_BUFFER_BEYOND_BLOCK`](crate::REPLAY_BUFFER_BEYOND_BLOCK).
+    pub fn replay_buffer(&self) -> u64 {
+        self.hdfs.replay_buffer()
     }
 
     /// The hdfs-native client, to read what was written (tests, tools).
@@ -455,6 +474,7 @@ impl HdfsStream {
             synced: len,
             replay: VecDeque::new(),
             replay_len: 0,
+            block_size: hdfs.block_size.load(std::sync::atomic::Ordering::Relaxed),
         };
         let task = tokio::spawn(core.run(rx, Arc::clone(&failure)));
         HdfsStream {
@@ -563,11 +583,14 @@ struct Core {
     writer: Option<FileWriter>,
     /// Bytes written, durable or not.
     len: u64,
-    /// Bytes that are durable: synced, or in the file as closed by a lease recovery.
+    /// Bytes that are durable: synced, in finished blocks, or in the file as closed by a lease
+    /// recovery.
     synced: u64,
     /// The bytes `synced..len`, when repairs are on.
     replay: VecDeque<Bytes>,
     replay_len: u64,
+    /// The file's block size (0: unknown). Blocks start at its multiples, also after an append.
+    block_size: u64,
 }
 
 impl Core {
@@ -622,7 +645,7 @@ impl Core {
     }
 
     fn repairs(&self) -> bool {
-        self.hdfs.replay_buffer > 0
+        self.hdfs.replay_buffer() > 0
     }
 
     fn release_replay(&mut self) {
@@ -631,6 +654,26 @@ impl Core {
             .replay_in_use
             .fetch_sub(self.replay_len, std::sync::atomic::Ordering::Relaxed);
         self.replay_len = 0;
+    }
+
+    /// After a write: the bytes in blocks before the one being written are durable without a sync.
+    /// hdfs-native writes a block until it is full and closes it before it starts the next one;
+    /// that close waits until every datanode acknowledged the last packet, which a datanode sends
+    /// after it finalized its replica. A datanode restart keeps finalized replicas whole (an
+    /// unsynced replica still being written may lose acknowledged bytes), and a lease recovery
+    /// keeps the file's finished blocks, so a repair never needs those bytes again.
+    fn release_finished_blocks(&mut self) {
+        let done = finished_blocks_end(self.len, self.block_size);
+        if done <= self.synced || !self.repairs() {
+            return;
+        }
+        let released = drop_front(&mut self.replay, done - self.synced);
+        self.replay_len -= released;
+        self.hdfs
+            .replay_in_use
+            .fetch_sub(released, std::sync::atomic::Ordering::Relaxed);
+        self.synced = done;
+        HdfsStats::add(&self.hdfs.stats.block_releases, 1);
     }
 
     fn writer(&mut self) -> std::result::Result<&mut FileWriter, HdfsError> {
@@ -657,6 +700,7 @@ impl Core {
             let deadline = self.hdfs.deadline();
             self.repair("write", e, deadline).await?;
         }
+        self.release_finished_blocks();
         // One budget for all parts: a single busy part may use all of it; when many parts share
         // it, the one that writes past it syncs.
         if self.repairs()
@@ -664,7 +708,7 @@ impl Core {
                 .hdfs
                 .replay_in_use
                 .load(std::sync::atomic::Ordering::Relaxed)
-                >= self.hdfs.replay_buffer
+                >= self.hdfs.replay_buffer()
         {
             HdfsStats::add(&self.hdfs.stats.extra_syncs, 1);
             self.sync().await?;
@@ -793,6 +837,33 @@ impl Core {
     }
 }
 
+/// Where the finished blocks of a file of `len` bytes end, while a writer is still open: the start
+/// of the block that holds byte `len - 1` (0 when `block_size` is unknown).
+fn finished_blocks_end(len: u64, block_size: u64) -> u64 {
+    if block_size == 0 || len == 0 {
+        return 0;
+    }
+    (len - 1) / block_size * block_size
+}
+
+/// Drops the first `n` bytes of `chunks` (at most all of them); returns how many it dropped.
+fn drop_front(chunks: &mut VecDeque<Bytes>, n: u64) -> u64 {
+    let mut left = n;
+    while left > 0 {
+        let Some(front) = chunks.front_mut() else {
+            break;
+        };
+        if front.len() as u64 <= left {
+            left -= front.len() as u64;
+            chunks.pop_front();
+        } else {
+            front.advance(left as usize);
+            left = 0;
+        }
+    }
+    n - left
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
         self.release_replay();
@@ -816,5 +887,42 @@ impl From<Error> for RepairError {
     fn from(e: Error) -> Self {
         // `Hdfs` helpers already retried transient errors until the deadline.
         RepairError::Fatal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_blocks_end_at_the_block_being_written() {
+        let mib = 1 << 20;
+        assert_eq!(finished_blocks_end(0, mib), 0);
+        assert_eq!(finished_blocks_end(1, mib), 0);
+        // A full block is closed only when the next byte needs a new one.
+        assert_eq!(finished_blocks_end(mib, mib), 0);
+        assert_eq!(finished_blocks_end(mib + 1, mib), mib);
+        assert_eq!(finished_blocks_end(3 * mib, mib), 2 * mib);
+        assert_eq!(finished_blocks_end(3 * mib + 7, mib), 3 * mib);
+        // Unknown block size: nothing counts as finished.
+        assert_eq!(finished_blocks_end(3 * mib + 7, 0), 0);
+    }
+
+    #[test]
+    fn drop_front_cuts_whole_and_partial_chunks() {
+        let mut chunks: VecDeque<Bytes> = ["abc", "defg", "hi"]
+            .into_iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        assert_eq!(drop_front(&mut chunks, 0), 0);
+        assert_eq!(drop_front(&mut chunks, 5), 5);
+        assert_eq!(
+            chunks,
+            [Bytes::from_static(b"fg"), Bytes::from_static(b"hi")]
+        );
+        assert_eq!(drop_front(&mut chunks, 2), 2);
+        assert_eq!(chunks, [Bytes::from_static(b"hi")]);
+        assert_eq!(drop_front(&mut chunks, 9), 2, "no more than there is");
+        assert!(chunks.is_empty());
     }
 }

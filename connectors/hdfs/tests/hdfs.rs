@@ -35,6 +35,48 @@ async fn conformance_on_hdfs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_blocks_free_the_replay_buffer_without_syncs() {
+    let Some(url) = hdfs_url() else { return };
+    // Without `block_size`, the namenode's default (128 MiB: the test HDFS keeps Hadoop's), and
+    // the replay buffer is one block more than 64 MiB.
+    let target = HdfsTarget::connect(&unique_dir(&url, "defaults"), &HdfsOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(target.block_size(), Some(128 << 20));
+    assert_eq!(target.replay_buffer(), 192 << 20);
+    let set = HdfsOptions::default().with_replay_buffer(5 << 20);
+    let target = HdfsTarget::connect(&unique_dir(&url, "defaults"), &set)
+        .await
+        .unwrap();
+    assert_eq!(target.replay_buffer(), 5 << 20);
+
+    // 1 MiB blocks and a replay buffer of 1.5 MiB: 5 MiB fit only because every finished block
+    // lets go of its bytes.
+    let o = options().with_replay_buffer(3 << 19);
+    let target = Checked(
+        HdfsTarget::connect(&unique_dir(&url, "blocks"), &o)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(target.0.block_size(), Some(1 << 20));
+    let path = RelPath::parse("part-b-0-0.txt").unwrap();
+    let mut s = target.open(&path).await.unwrap();
+    let mut want = Vec::new();
+    for i in 0..20u8 {
+        let chunk = vec![b'a' + i; 256 << 10];
+        s.write(&chunk).await.unwrap();
+        want.extend_from_slice(&chunk);
+    }
+    let c = s.close_for_commit().await.unwrap();
+    target.commit(&c).await.unwrap();
+    assert_eq!(target.read(&path).await.unwrap().unwrap(), want);
+    let stats = target.0.stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&stats.extra_syncs), 0, "{stats:?}");
+    assert_eq!(load(&stats.block_releases), 4, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_cuts_bytes_written_after_persist_while_the_writer_still_holds_the_lease() {
     let Some(url) = hdfs_url() else { return };
     let target = Checked(

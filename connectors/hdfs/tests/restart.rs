@@ -12,11 +12,142 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sink_core::runtime::{CheckpointManager, CheckpointStore, Event, GeneratorSource, Job};
+use sink_core::runtime::{
+    CheckpointManager, CheckpointStore, Event, GeneratorSource, Job, JobProgress, JobSummary,
+};
 use sink_core::sink::{BasePathBucketAssigner, DefaultRollingPolicy, FileSink, JsonLinesEncoder};
 
 fn restart_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../integration/services/hdfs.sh")
+}
+
+/// A running job and what the test needs of it.
+struct Running {
+    name: &'static str,
+    base: String,
+    target: connector_hdfs::HdfsTarget,
+    store: Arc<dyn CheckpointStore>,
+    progress: Arc<JobProgress>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    job: tokio::task::JoinHandle<sink_core::Result<JobSummary>>,
+}
+
+/// Starts a job from the generator (`rate` events/s) into a fresh directory, through a target
+/// with `options`.
+async fn start(
+    name: &'static str,
+    url: &str,
+    options: connector_hdfs::HdfsOptions,
+    rolling: DefaultRollingPolicy,
+    parallelism: usize,
+    checkpoint_interval: Duration,
+    rate: f64,
+) -> Running {
+    let (base, _, store) = target_and_store(url, &format!("restart-{name}")).await;
+    let store: Arc<dyn CheckpointStore> = Arc::new(store);
+    let target = connector_hdfs::HdfsTarget::connect(&format!("{base}/out"), &options)
+        .await
+        .expect("connect target");
+    let sink = FileSink::for_row_format(target.clone(), JsonLinesEncoder::<Event>::new())
+        .with_bucket_assigner(BasePathBucketAssigner)
+        .with_rolling_policy(rolling)
+        .build()
+        .unwrap();
+    let runner = Job::builder(name)
+        .parallelism(parallelism)
+        .checkpoint_interval(checkpoint_interval)
+        .checkpoint_store_dyn(Arc::clone(&store))
+        .from_source(gen(None, Some(rate), Duration::from_millis(1)))
+        .sink_to(sink);
+    let progress = runner.progress();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let job = tokio::spawn(runner.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    Running {
+        name,
+        base,
+        target,
+        store,
+        progress,
+        stop,
+        job,
+    }
+}
+
+/// Waits until `done` holds, failing after 5 minutes with `what`, or as soon as one of `runs`
+/// ended (failed).
+async fn wait_until(what: &str, runs: &[&Running], done: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        for run in runs {
+            assert!(
+                !run.job.is_finished(),
+                "{}: the job ended while waiting for {what}",
+                run.name
+            );
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "stuck: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stops the job (a final checkpoint) and reads its output back with Hadoop's shell: every event
+/// up to the final checkpoint's positions exactly once, nothing beyond, nothing left in progress.
+async fn stop_and_check(run: Running, shell: &PathBuf) -> connector_hdfs::HdfsTarget {
+    let _ = run.stop.send(());
+    let summary = run
+        .job
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{}: the job did not survive the restart: {e}", run.name));
+    assert!(
+        summary.records_committed > 0,
+        "{}: nothing committed",
+        run.name
+    );
+    let chk = CheckpointManager::new(Arc::clone(&run.store), 3)
+        .latest()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(chk.final_checkpoint);
+    let lake = read_lake_with_hadoop(shell, &format!("{}/out", run.base));
+    assert!(
+        lake.in_progress.is_empty(),
+        "{}: left in progress: {:?}",
+        run.name,
+        lake.in_progress
+    );
+    let mut expected = 0;
+    for s in 0..4u64 {
+        let pos = chk.sources[&GeneratorSource::split_id(s as u32)]
+            .as_u64()
+            .unwrap();
+        expected += pos;
+        for seq in 0..pos {
+            let id = seq * 4 + s;
+            assert_eq!(
+                lake.ids.get(&id),
+                Some(&1),
+                "{}: id {id} (split {s}, seq {seq})",
+                run.name
+            );
+        }
+    }
+    assert_eq!(
+        lake.ids.len() as u64,
+        expected,
+        "{}: no id beyond the checkpointed positions",
+        run.name
+    );
+    eprintln!(
+        "{}: {expected} events in {} files, exactly once; {:?}",
+        run.name,
+        lake.visible.len(),
+        run.target.stats()
+    );
+    run.target
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,53 +163,60 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         eprintln!("SKIPPED: restart test: {url} is not an HDFS that integration/services/hdfs.sh runs here");
         return;
     };
-    let (base, _, store) = target_and_store(&url, "restart").await;
-    // A replay buffer far smaller than what a part writes between checkpoints: the parts sync
-    // early to stay within it, and the repairs must still rewrite exactly the unsynced bytes.
-    // (Dropping the oldest bytes instead of syncing fails here: after a restart the datanode kept
-    // fewer bytes than it had acknowledged.)
-    let target = connector_hdfs::HdfsTarget::connect(
-        &format!("{base}/out"),
-        &options().with_replay_buffer(64 << 10),
+    // Two jobs go through the same outage.
+    //
+    // "syncs": a replay buffer far smaller than what a part writes between checkpoints, so the
+    // parts sync early to stay within it, and the repairs must still rewrite exactly the unsynced
+    // bytes. (Dropping the oldest bytes instead of syncing fails here: after a restart the
+    // datanode kept fewer bytes than it had acknowledged.)
+    let syncs = start(
+        "syncs",
+        &url,
+        options().with_replay_buffer(64 << 10),
+        DefaultRollingPolicy::builder()
+            .with_max_part_size(2 << 20)
+            .build(),
+        2,
+        Duration::from_millis(500),
+        10_000.0,
     )
-    .await
-    .expect("connect target");
-    let store: Arc<dyn CheckpointStore> = Arc::new(store);
-    let sink = FileSink::for_row_format(target.clone(), JsonLinesEncoder::<Event>::new())
-        .with_bucket_assigner(BasePathBucketAssigner)
-        .with_rolling_policy(
-            DefaultRollingPolicy::builder()
-                .with_max_part_size(2 << 20)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    let runner = Job::builder("hdfs-restart")
-        .parallelism(2)
-        .checkpoint_interval(Duration::from_millis(500))
-        .checkpoint_store_dyn(Arc::clone(&store))
-        .from_source(gen(None, Some(10_000.0), Duration::from_millis(1)))
-        .sink_to(sink);
-    let progress = runner.progress();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let job = tokio::spawn(runner.run_until(async {
-        let _ = stop_rx.await;
-    }));
-    let wait_for = |n: u64| {
-        let progress = Arc::clone(&progress);
-        async move {
-            let t = Instant::now();
-            while progress.checkpoints_completed.load(Ordering::Relaxed) < n {
-                assert!(
-                    t.elapsed() < Duration::from_secs(300),
-                    "stuck before checkpoint {n}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    wait_for(3).await;
-    let before = progress.checkpoints_completed.load(Ordering::Relaxed);
+    .await;
+    // "blocks": 1 MiB blocks (as in all tests here), the default replay buffer, one part and no checkpoint before the
+    // restart, so the part never syncs: it lets go of its replay bytes only as its blocks are
+    // finished, and its repair relies on the datanode keeping every finished block.
+    let blocks = start(
+        "blocks",
+        &url,
+        options(),
+        DefaultRollingPolicy::builder()
+            .with_max_part_size(1 << 30)
+            .with_rollover_interval(Duration::from_secs(3600))
+            .with_inactivity_interval(Duration::from_secs(3600))
+            .build(),
+        1,
+        Duration::from_secs(3600),
+        20_000.0,
+    )
+    .await;
+
+    let completed = |run: &Running| run.progress.checkpoints_completed.load(Ordering::Relaxed);
+    wait_until("3 checkpoints of the first job", &[&syncs, &blocks], || {
+        completed(&syncs) >= 3
+    })
+    .await;
+    let released = || blocks.target.stats().block_releases.load(Ordering::Relaxed);
+    wait_until(
+        "2 finished blocks of the second job",
+        &[&syncs, &blocks],
+        || released() >= 2,
+    )
+    .await;
+    let before = completed(&syncs);
+    assert_eq!(
+        completed(&blocks),
+        0,
+        "the second job checkpointed before the restart: its part synced"
+    );
     eprintln!("restarting HDFS after {before} checkpoints");
     let t = Instant::now();
     let status = tokio::process::Command::new("bash")
@@ -90,64 +228,47 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         .expect("run hdfs.sh restart");
     assert!(status.success(), "hdfs.sh restart failed");
     eprintln!("HDFS restarted in {:?}", t.elapsed());
-    assert!(
-        !job.is_finished(),
-        "the job ended during the outage: {:?}",
-        job.await
-    );
-    wait_for(before + 4).await;
-    eprintln!(
-        "{} checkpoints after the restart",
-        progress.checkpoints_completed.load(Ordering::Relaxed) - before
-    );
-    let _ = stop_tx.send(());
-    let summary = job.await.unwrap().expect("the job survives the restart");
+    for run in [&syncs, &blocks] {
+        assert!(
+            !run.job.is_finished(),
+            "{}: the job ended during the outage",
+            run.name
+        );
+    }
+    let both = [&syncs, &blocks];
+    wait_until(
+        "4 checkpoints of the first job after the restart",
+        &both,
+        || completed(&syncs) >= before + 4,
+    )
+    .await;
+    let repairs = |run: &Running| run.target.stats().repairs.load(Ordering::Relaxed);
+    wait_until("a repair in the second job", &both, || {
+        repairs(&blocks) >= 1
+    })
+    .await;
+    let out = blocks.progress.records_out.load(Ordering::Relaxed);
+    wait_until("the second job going on after its repair", &both, || {
+        blocks.progress.records_out.load(Ordering::Relaxed) >= out + 20_000
+    })
+    .await;
+
+    let target = stop_and_check(syncs, &shell).await;
     let stats = target.stats();
-    eprintln!("{stats:?}");
     assert!(
         stats.repairs.load(Ordering::Relaxed) >= 1,
-        "the restart broke no write pipeline: the test did not test repairs"
+        "the restart broke no write pipeline of the first job: the test did not test repairs"
     );
     assert!(
         stats.extra_syncs.load(Ordering::Relaxed) > 0,
         "no part wrote past the replay buffer: the test did not test repairs after early syncs"
     );
-    assert!(summary.records_committed > 0);
-
-    let chk = CheckpointManager::new(Arc::clone(&store), 3)
-        .latest()
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(chk.final_checkpoint);
-    let lake = read_lake_with_hadoop(&shell, &format!("{base}/out"));
-    assert!(
-        lake.in_progress.is_empty(),
-        "left in progress: {:?}",
-        lake.in_progress
-    );
-    let mut expected = 0;
-    for s in 0..4u64 {
-        let pos = chk.sources[&GeneratorSource::split_id(s as u32)]
-            .as_u64()
-            .unwrap();
-        expected += pos;
-        for seq in 0..pos {
-            let id = seq * 4 + s;
-            assert_eq!(
-                lake.ids.get(&id),
-                Some(&1),
-                "id {id} (split {s}, seq {seq})"
-            );
-        }
-    }
+    let target = stop_and_check(blocks, &shell).await;
+    let stats = target.stats();
     assert_eq!(
-        lake.ids.len() as u64,
-        expected,
-        "no id beyond the checkpointed positions"
+        stats.extra_syncs.load(Ordering::Relaxed),
+        0,
+        "finished blocks should have kept the part within the default replay buffer"
     );
-    eprintln!(
-        "{expected} events in {} files, exactly once",
-        lake.visible.len()
-    );
+    assert!(stats.block_releases.load(Ordering::Relaxed) >= 2);
 }
