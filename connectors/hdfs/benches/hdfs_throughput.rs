@@ -1,27 +1,48 @@
-//! Generator -> JSON lines on HDFS through the whole runtime (parallelism 1, one bucket, default
-//! rolling at 128 MiB, a checkpoint every 10 s with its hsync), against hdfs-native alone writing
-//! the same bytes to one file in 256 KiB writes, twice: with the bytes encoded beforehand (the
-//! client's ceiling), and generating and encoding them in the loop as the pipeline must (like the
-//! workspace's `json_lines` benchmark). All run against the HDFS of `SPILLWAY_TEST_HDFS_URL`,
-//! alternately, several times, each round in another order (what runs first pays for the
-//! datanode's writeback of the round before); the medians and the ratios are printed.
+//! JSON lines on HDFS through the whole runtime (parallelism 1, one bucket, default rolling at
+//! 128 MiB and replay buffer, a checkpoint every 10 s with its hsync), against hdfs-native alone
+//! writing the same bytes to one file in 256 KiB writes. Four sides, all against the HDFS of
+//! `SPILLWAY_TEST_HDFS_URL`:
 //!
-//! 8 M events (850 MB) by default: a run of either side ends with a file close whose `complete`
+//! | side | what it does |
+//! | --- | --- |
+//! | spillway, text | records that arrive as JSON text, as from a Kafka topic of JSON with `value_format = "text"`: the job checks and copies each one, and writes it as a line |
+//! | spillway, events | the generator's events, encoded into JSON by serde_json in the job |
+//! | hdfs-native | the same bytes, ready in memory (the client's ceiling) |
+//! | encode+hdfs-native | generating and encoding the events and writing them with hdfs-native in one loop: the work of "spillway, events" done by hand |
+//!
+//! The first ratio, text against hdfs-native, is Spillway's own cost of writing: both start from
+//! the bytes in memory. The events side also pays for serde_json, which on a 2-core machine
+//! competes with the datanode for the CPU; it is compared with the same work done by hand too.
+//!
+//! The sides run alternately, several rounds, each round in another order, and each after `sync`
+//! (so no side pays for the writeback of the one before); the medians of the per-round ratios are
+//! printed.
+//!
+//! 8 M records (850 MB) by default: a run of any side ends with a file close whose `complete`
 //! the namenode often answers only after hdfs-native's 500 ms retry, and on a smaller run that
-//! coin flip alone moved single ratios by a third. Each round prints the three "tails": the
-//! seconds each side took after its last record was handed on (see [`Timed::tail`]).
+//! coin flip alone moved single ratios by a third. Each round prints the "tails": the seconds each
+//! side took after its last record was handed on (see [`Timed::tail`]), and the ratios are also
+//! printed without them.
 //!
 //! `cargo bench -p connector-hdfs --bench hdfs_throughput` (`SPILLWAY_BENCH_EVENTS`,
 //! `SPILLWAY_BENCH_ROUNDS` change the size; `SPILLWAY_BENCH_WORKERS` the runtime's threads, 2 by
-//! default like the CLI on this 2-core machine). Without `SPILLWAY_TEST_HDFS_URL` it says so and exits.
+//! default like the CLI on this 2-core machine; `SPILLWAY_BENCH_REPLAY_BUFFER` the target's
+//! replay buffer). Without `SPILLWAY_TEST_HDFS_URL` it says so and exits.
 
 use sink_core::test_support::median;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use connector_hdfs::{HdfsCheckpointStore, HdfsOptions, HdfsTarget};
-use sink_core::runtime::{Event, GeneratorConfig, GeneratorSource, Job};
-use sink_core::sink::{BasePathBucketAssigner, FileSink, JsonLinesEncoder, RowEncoder};
+use sink_core::runtime::{
+    Batch, Boundedness, Event, GeneratorConfig, GeneratorSource, Job, Origin, ReadStatus,
+    ReaderContext, Source, SourceReader, StreamRecord,
+};
+use sink_core::sink::{
+    BasePathBucketAssigner, FileSink, JsonLinesEncoder, RowEncoder, SimpleStringEncoder,
+};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -51,8 +72,14 @@ struct Timed {
     tail: f64,
 }
 
-/// The pipeline.
-async fn pipeline(url: &str, events: u64) -> Timed {
+/// A job of `records` records from `source` through `encoder` into one bucket on HDFS, with the
+/// target's default settings (or `SPILLWAY_BENCH_REPLAY_BUFFER`).
+async fn pipeline<T: Send + Sync + 'static>(
+    url: &str,
+    records: u64,
+    source: impl Source<T>,
+    encoder: impl RowEncoder<T>,
+) -> Timed {
     let mut o = HdfsOptions::default();
     if let Ok(v) = std::env::var("SPILLWAY_BENCH_REPLAY_BUFFER") {
         o = o.with_replay_buffer(connector_hdfs::parse_size(&v).unwrap());
@@ -63,7 +90,7 @@ async fn pipeline(url: &str, events: u64) -> Timed {
     let store = HdfsCheckpointStore::connect(&format!("{url}/ckpt"), &o)
         .await
         .unwrap();
-    let sink = FileSink::for_row_format(target, JsonLinesEncoder::<Event>::new())
+    let sink = FileSink::for_row_format(target, encoder)
         .with_bucket_assigner(BasePathBucketAssigner)
         .build()
         .unwrap();
@@ -72,7 +99,7 @@ async fn pipeline(url: &str, events: u64) -> Timed {
         .parallelism(1)
         .checkpoint_interval(Duration::from_secs(10))
         .checkpoint_store(store)
-        .from_source(GeneratorSource::new(config(events)).unwrap())
+        .from_source(source)
         .sink_to(sink);
     let progress = runner.progress();
     let watch = tokio::spawn(async move {
@@ -80,7 +107,7 @@ async fn pipeline(url: &str, events: u64) -> Timed {
             if progress
                 .records_out
                 .load(std::sync::atomic::Ordering::Relaxed)
-                >= events
+                >= records
             {
                 return start.elapsed().as_secs_f64();
             }
@@ -90,11 +117,122 @@ async fn pipeline(url: &str, events: u64) -> Timed {
     let summary = runner.run().await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     let out = watch.await.unwrap();
-    assert_eq!(summary.records_committed, events);
+    assert_eq!(summary.records_committed, records);
     Timed {
         secs,
         bytes: summary.bytes_committed,
         tail: secs - out,
+    }
+}
+
+/// The generator's events, encoded by serde into JSON lines in the job.
+async fn pipeline_events(url: &str, events: u64) -> Timed {
+    let source = GeneratorSource::new(config(events)).unwrap();
+    pipeline(url, events, source, JsonLinesEncoder::<Event>::new()).await
+}
+
+/// Records that arrive as JSON text, as from a Kafka topic of JSON read with
+/// `value_format = "text"`, written as lines (`format = "lines"`).
+async fn pipeline_text(url: &str, text: &TextSource) -> Timed {
+    let n = text.ends.len() as u64;
+    pipeline(url, n, text.clone(), SimpleStringEncoder::<String>::new()).await
+}
+
+/// One split of records held in memory as text, each line one record (its end found beforehand,
+/// as a Kafka client gets each message's length from the protocol). Like the Kafka reader with
+/// `value_format = "text"`, the reader checks every record as UTF-8 and copies it into a `String`.
+#[derive(Clone)]
+struct TextSource {
+    text: Bytes,
+    /// Where each line ends (its newline).
+    ends: Arc<Vec<u32>>,
+}
+
+impl TextSource {
+    fn new(chunks: &[Bytes]) -> Self {
+        let text = Bytes::from(chunks.concat());
+        let ends = text
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| u32::try_from(i).expect("the bench's text fits in 4 GB"))
+            .collect();
+        TextSource {
+            text,
+            ends: Arc::new(ends),
+        }
+    }
+}
+
+struct TextReader {
+    source: TextSource,
+    next: usize,
+}
+
+#[async_trait]
+impl Source<String> for TextSource {
+    fn name(&self) -> &str {
+        "text"
+    }
+
+    fn boundedness(&self) -> Boundedness {
+        Boundedness::Bounded {
+            expected_records: Some(self.ends.len() as u64),
+        }
+    }
+
+    async fn create_reader(
+        &self,
+        ctx: ReaderContext,
+    ) -> sink_core::Result<Box<dyn SourceReader<String>>> {
+        let next = ctx
+            .restored
+            .get("text")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        Ok(Box::new(TextReader {
+            source: self.clone(),
+            next: next as usize,
+        }))
+    }
+}
+
+#[async_trait]
+impl SourceReader<String> for TextReader {
+    async fn poll(
+        &mut self,
+        batch: &mut Batch<String>,
+        max: usize,
+    ) -> sink_core::Result<ReadStatus> {
+        let ends = &self.source.ends;
+        let stop = (self.next + max.max(1)).min(ends.len());
+        for i in self.next..stop {
+            let from = if i == 0 { 0 } else { ends[i - 1] as usize + 1 };
+            let line = &self.source.text[from..ends[i] as usize];
+            let line = std::str::from_utf8(line).expect("the bench's text is UTF-8");
+            batch.records.push(StreamRecord {
+                value: line.to_owned(),
+                timestamp: None,
+                origin: Origin {
+                    split: 0,
+                    position: i as i64,
+                },
+            });
+        }
+        self.next = stop;
+        Ok(if stop == ends.len() {
+            ReadStatus::Finished
+        } else {
+            ReadStatus::More
+        })
+    }
+
+    fn snapshot(&mut self) -> sink_core::Result<Vec<(String, serde_json::Value)>> {
+        Ok(vec![("text".to_string(), self.next.into())])
+    }
+
+    fn describe_origin(&self, origin: Origin) -> String {
+        format!("text@{}", origin.position)
     }
 }
 
@@ -173,6 +311,12 @@ async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> 
     }
 }
 
+/// Writes the page cache's dirty pages out (`sync`), so that no side pays for the writeback of
+/// the one before it. Not timed.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
 fn main() {
     let Ok(url) = std::env::var("SPILLWAY_TEST_HDFS_URL") else {
         println!("hdfs_throughput: SPILLWAY_TEST_HDFS_URL is not set (integration/services/hdfs.sh start); nothing to measure");
@@ -192,18 +336,25 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let chunks = encoded(events);
     if std::env::var("SPILLWAY_BENCH_ONLY").as_deref() == Ok("pipeline") {
-        // For profilers and experiments: the pipeline alone.
+        // For profilers and experiments: the two pipelines alone.
+        let text = TextSource::new(&chunks);
         rt.block_on(async {
             let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
             for round in 0..rounds {
-                let t = pipeline(&format!("{base}/{round}"), events).await;
-                println!(
-                    "spillway {:.0} rec/s ({:.1} MB/s), the last {:.2} s after the last record",
-                    events as f64 / t.secs,
-                    t.bytes as f64 / t.secs / 1e6,
-                    t.tail
-                );
+                settle();
+                let e = pipeline_events(&format!("{base}/e{round}"), events).await;
+                settle();
+                let t = pipeline_text(&format!("{base}/t{round}"), &text).await;
+                for (what, r) in [("events", e), ("JSON text", t)] {
+                    println!(
+                        "spillway ({what}) {:.0} rec/s ({:.1} MB/s), the last {:.2} s after the last record",
+                        events as f64 / r.secs,
+                        r.bytes as f64 / r.secs / 1e6,
+                        r.tail
+                    );
+                }
             }
             let t = HdfsTarget::connect(&base, &HdfsOptions::default())
                 .await
@@ -212,15 +363,29 @@ fn main() {
         });
         return;
     }
-    let chunks = encoded(events);
+    let text = TextSource::new(&chunks);
     let total: usize = chunks.iter().map(Bytes::len).sum();
     println!(
-        "generator -> JSON lines on HDFS ({url}), {events} events ({:.1} MB), one bucket, parallelism 1, checkpoint every 10 s",
+        "JSON lines on HDFS ({url}), {events} records ({:.1} MB), one bucket, parallelism 1, checkpoint every 10 s",
         total as f64 / 1e6
     );
-    let (mut p_rates, mut b_rates, mut e_rates, mut ratios, mut e_ratios) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut body_ratios, mut body_e_ratios) = (Vec::new(), Vec::new());
+    println!("  spillway, text: records that arrive as JSON text (a Kafka topic of JSON, value_format = \"text\"), written as lines");
+    println!("  spillway, events: the generator's events, encoded by serde_json in the job");
+    println!(
+        "  hdfs-native: the same bytes, ready in memory, written to one file in 256 KiB writes"
+    );
+    println!(
+        "  encode+hdfs-native: generating and encoding the events and writing them in one loop"
+    );
+    // Per side: rates, and bodies (seconds without the tail).
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    let mut bodies: [Vec<f64>; 4] = Default::default();
+    let names = [
+        "spillway, text",
+        "spillway, events",
+        "hdfs-native",
+        "encode+hdfs-native",
+    ];
     rt.block_on(async {
         let base = format!("/spillway-bench-{}", uuid::Uuid::new_v4().simple());
         let target = HdfsTarget::connect(&format!("{url}{base}"), &HdfsOptions::default())
@@ -230,56 +395,69 @@ fn main() {
         for round in 1..=rounds {
             let dir = format!("{base}/b{round}");
             client.mkdirs(&dir, 0o755, true).await.unwrap();
-            let (mut pt, mut bt, mut et) = (Timed::default(), Timed::default(), Timed::default());
-            for step in 0..3 {
-                match (step + round) % 3 {
-                    0 => bt = baseline(&client, &dir, &chunks).await,
-                    1 => pt = pipeline(&format!("{url}{base}/p{round}"), events).await,
-                    _ => et = baseline_encoding(&client, &dir, events).await,
-                }
+            let mut t: [Timed; 4] = Default::default();
+            for step in 0..4 {
+                settle();
+                let side = (step + round) % 4;
+                t[side] = match side {
+                    0 => pipeline_text(&format!("{url}{base}/t{round}"), &text).await,
+                    1 => pipeline_events(&format!("{url}{base}/e{round}"), events).await,
+                    2 => baseline(&client, &dir, &chunks).await,
+                    _ => baseline_encoding(&client, &dir, events).await,
+                };
             }
-            assert_eq!(bt.bytes, pt.bytes, "both write the same bytes");
-            assert_eq!(et.bytes, pt.bytes, "both write the same bytes");
-            let rate = |t: &Timed| events as f64 / t.secs;
-            let (p, b, e) = (rate(&pt), rate(&bt), rate(&et));
+            for (side, timed) in t.iter().enumerate() {
+                assert_eq!(timed.bytes, total as u64, "{} wrote other bytes", names[side]);
+                rates[side].push(events as f64 / timed.secs);
+                bodies[side].push(timed.secs - timed.tail);
+            }
+            let r = |side: usize| rates[side][round - 1];
             println!(
-                "round {round}: spillway {:>9.0} rec/s ({:>6.1} MB/s)   hdfs-native {:>9.0} rec/s ({:>6.1} MB/s)   encode+hdfs-native {:>9.0} rec/s   ratios {:.3} {:.3}   tails {:.2} {:.2} {:.2} s",
-                p,
-                pt.bytes as f64 / pt.secs / 1e6,
-                b,
-                bt.bytes as f64 / bt.secs / 1e6,
-                e,
-                p / b,
-                p / e,
-                pt.tail,
-                bt.tail,
-                et.tail
+                "round {round}: rec/s text {:>9.0}  events {:>9.0}  hdfs-native {:>9.0} ({:>5.1} MB/s)  encode+hdfs-native {:>9.0}   ratios {:.3} {:.3} {:.3}   tails {:.2} {:.2} {:.2} {:.2} s",
+                r(0),
+                r(1),
+                r(2),
+                t[2].bytes as f64 / t[2].secs / 1e6,
+                r(3),
+                r(0) / r(2),
+                r(1) / r(2),
+                r(1) / r(3),
+                t[0].tail,
+                t[1].tail,
+                t[2].tail,
+                t[3].tail,
             );
-            p_rates.push(p);
-            b_rates.push(b);
-            e_rates.push(e);
-            ratios.push(p / b);
-            e_ratios.push(p / e);
-            // The same without the tails, which are one `complete` retry or none on either side.
-            let body = |t: &Timed| t.secs - t.tail;
-            body_ratios.push(body(&bt) / body(&pt));
-            body_e_ratios.push(body(&et) / body(&pt));
             client.delete(&dir, true).await.unwrap();
-            client.delete(&format!("{base}/p{round}"), true).await.unwrap();
+            client.delete(&format!("{base}/t{round}"), true).await.unwrap();
+            client.delete(&format!("{base}/e{round}"), true).await.unwrap();
         }
         client.delete(&base, true).await.unwrap();
     });
+    let ratio = |a: usize, b: usize, of: &[Vec<f64>; 4], inverse: bool| {
+        let r: Vec<f64> = of[a]
+            .iter()
+            .zip(&of[b])
+            .map(|(x, y)| if inverse { y / x } else { x / y })
+            .collect();
+        median(&r)
+    };
     println!(
-        "median: spillway {:.0} rec/s, hdfs-native (bytes ready) {:.0} rec/s, ratio {:.3}; generate+encode+hdfs-native {:.0} rec/s, ratio {:.3} (target >= 0.8)",
-        median(&p_rates),
-        median(&b_rates),
-        median(&ratios),
-        median(&e_rates),
-        median(&e_ratios)
+        "median rec/s: spillway text {:.0}, spillway events {:.0}, hdfs-native (bytes ready) {:.0}, encode+hdfs-native {:.0}",
+        median(&rates[0]),
+        median(&rates[1]),
+        median(&rates[2]),
+        median(&rates[3])
     );
     println!(
-        "median without the tails: ratio {:.3} against hdfs-native with the bytes ready, {:.3} against generate+encode+hdfs-native",
-        median(&body_ratios),
-        median(&body_e_ratios)
+        "median ratios: spillway text / hdfs-native {:.3} (target >= 0.8); spillway events / hdfs-native {:.3}; spillway events / encode+hdfs-native {:.3}",
+        ratio(0, 2, &rates, false),
+        ratio(1, 2, &rates, false),
+        ratio(1, 3, &rates, false)
+    );
+    println!(
+        "the same without the tails: {:.3}; {:.3}; {:.3}",
+        ratio(0, 2, &bodies, true),
+        ratio(1, 2, &bodies, true),
+        ratio(1, 3, &bodies, true)
     );
 }
