@@ -14,9 +14,9 @@
 //! the bytes in memory. The events side also pays for serde_json, which on a 2-core machine
 //! competes with the datanode for the CPU; it is compared with the same work done by hand too.
 //!
-//! The sides run alternately, several rounds, each round in another order, and each after `sync`
-//! (so no side pays for the writeback of the one before); the medians of the per-round ratios are
-//! printed.
+//! The sides run alternately, several rounds, each round in another order. After each side its
+//! output is deleted, the datanode given 4 s to delete the blocks, and the page cache written out
+//! (`sync`), so no side pays for the one before. The medians of the per-round ratios are printed.
 //!
 //! 8 M records (850 MB) by default: a run of any side ends with a file close whose `complete`
 //! the namenode often answers only after hdfs-native's 500 ms retry, and on a smaller run that
@@ -311,9 +311,16 @@ async fn baseline(client: &hdfs_native::Client, dir: &str, chunks: &[Bytes]) -> 
     }
 }
 
-/// Writes the page cache's dirty pages out (`sync`), so that no side pays for the writeback of
-/// the one before it. Not timed.
-fn settle() {
+/// Deletes what a side wrote, gives the datanode time to delete its blocks (the namenode hands
+/// deletions to it with a heartbeat, every 3 s), then writes the page cache's dirty pages out
+/// (`sync`), so that no side pays for the deletions or the writeback of the one before it. The
+/// first side of each round was the slowest of its kind, by up to a third, before this waited for
+/// the deletions. Not timed.
+async fn settle(client: &hdfs_native::Client, dir: &str, quick: bool) {
+    client.delete(dir, true).await.unwrap();
+    if !quick {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
     let _ = std::process::Command::new("sync").status();
 }
 
@@ -342,11 +349,12 @@ fn main() {
         let text = TextSource::new(&chunks);
         rt.block_on(async {
             let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
+            let _ = std::process::Command::new("sync").status();
             for round in 0..rounds {
-                settle();
                 let e = pipeline_events(&format!("{base}/e{round}"), events).await;
-                settle();
+                let _ = std::process::Command::new("sync").status();
                 let t = pipeline_text(&format!("{base}/t{round}"), &text).await;
+                let _ = std::process::Command::new("sync").status();
                 for (what, r) in [("events", e), ("JSON text", t)] {
                     println!(
                         "spillway ({what}) {:.0} rec/s ({:.1} MB/s), the last {:.2} s after the last record",
@@ -392,19 +400,20 @@ fn main() {
             .await
             .unwrap();
         let client = target.client().clone();
+        settle(&client, &format!("{base}/none"), quick).await;
         for round in 1..=rounds {
-            let dir = format!("{base}/b{round}");
-            client.mkdirs(&dir, 0o755, true).await.unwrap();
             let mut t: [Timed; 4] = Default::default();
             for step in 0..4 {
-                settle();
                 let side = (step + round) % 4;
+                let dir = format!("{base}/r{round}-{side}");
+                client.mkdirs(&dir, 0o755, true).await.unwrap();
                 t[side] = match side {
-                    0 => pipeline_text(&format!("{url}{base}/t{round}"), &text).await,
-                    1 => pipeline_events(&format!("{url}{base}/e{round}"), events).await,
+                    0 => pipeline_text(&format!("{url}{dir}"), &text).await,
+                    1 => pipeline_events(&format!("{url}{dir}"), events).await,
                     2 => baseline(&client, &dir, &chunks).await,
                     _ => baseline_encoding(&client, &dir, events).await,
                 };
+                settle(&client, &dir, quick).await;
             }
             for (side, timed) in t.iter().enumerate() {
                 assert_eq!(timed.bytes, total as u64, "{} wrote other bytes", names[side]);
@@ -427,9 +436,6 @@ fn main() {
                 t[2].tail,
                 t[3].tail,
             );
-            client.delete(&dir, true).await.unwrap();
-            client.delete(&format!("{base}/t{round}"), true).await.unwrap();
-            client.delete(&format!("{base}/e{round}"), true).await.unwrap();
         }
         client.delete(&base, true).await.unwrap();
     });
