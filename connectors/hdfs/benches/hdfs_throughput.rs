@@ -344,18 +344,28 @@ fn main() {
         .build()
         .unwrap();
     let chunks = encoded(events);
+    let text = TextSource::new(&chunks);
+    let base = format!("/spillway-bench-{}", uuid::Uuid::new_v4().simple());
+    let client = rt.block_on(async {
+        let target = HdfsTarget::connect(&format!("{url}{base}"), &HdfsOptions::default())
+            .await
+            .unwrap();
+        let client = target.client().clone();
+        settle(&client, &format!("{base}/none"), quick).await;
+        client
+    });
     if std::env::var("SPILLWAY_BENCH_ONLY").as_deref() == Ok("pipeline") {
         // For profilers and experiments: the two pipelines alone.
-        let text = TextSource::new(&chunks);
         rt.block_on(async {
-            let base = format!("{url}/spillway-bench-{}", uuid::Uuid::new_v4().simple());
-            let _ = std::process::Command::new("sync").status();
             for round in 0..rounds {
-                let e = pipeline_events(&format!("{base}/e{round}"), events).await;
-                let _ = std::process::Command::new("sync").status();
-                let t = pipeline_text(&format!("{base}/t{round}"), &text).await;
-                let _ = std::process::Command::new("sync").status();
-                for (what, r) in [("events", e), ("JSON text", t)] {
+                for (what, dir) in [("events", "e"), ("JSON text", "t")] {
+                    let dir = format!("{base}/{dir}{round}");
+                    let r = if what == "events" {
+                        pipeline_events(&format!("{url}{dir}"), events).await
+                    } else {
+                        pipeline_text(&format!("{url}{dir}"), &text).await
+                    };
+                    settle(&client, &dir, quick).await;
                     println!(
                         "spillway ({what}) {:.0} rec/s ({:.1} MB/s), the last {:.2} s after the last record",
                         events as f64 / r.secs,
@@ -364,14 +374,10 @@ fn main() {
                     );
                 }
             }
-            let t = HdfsTarget::connect(&base, &HdfsOptions::default())
-                .await
-                .unwrap();
-            t.client().delete(t.location().root(), true).await.unwrap();
+            client.delete(&base, true).await.unwrap();
         });
         return;
     }
-    let text = TextSource::new(&chunks);
     let total: usize = chunks.iter().map(Bytes::len).sum();
     println!(
         "JSON lines on HDFS ({url}), {events} records ({:.1} MB), one bucket, parallelism 1, checkpoint every 10 s",
@@ -395,12 +401,6 @@ fn main() {
         "encode+hdfs-native",
     ];
     rt.block_on(async {
-        let base = format!("/spillway-bench-{}", uuid::Uuid::new_v4().simple());
-        let target = HdfsTarget::connect(&format!("{url}{base}"), &HdfsOptions::default())
-            .await
-            .unwrap();
-        let client = target.client().clone();
-        settle(&client, &format!("{base}/none"), quick).await;
         for round in 1..=rounds {
             let mut t: [Timed; 4] = Default::default();
             for step in 0..4 {

@@ -260,12 +260,17 @@ impl Hdfs {
         }))
     }
 
+    /// Block size of part files, once known.
+    pub fn block_size(&self) -> Option<u64> {
+        match self.block_size.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            b => Some(b),
+        }
+    }
+
     /// Unsynced bytes all open parts may keep for repairs (0: no repairs).
     pub fn replay_buffer(&self) -> u64 {
-        let block = match self.block_size.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => ASSUMED_BLOCK_SIZE,
-            b => b,
-        };
+        let block = self.block_size().unwrap_or(ASSUMED_BLOCK_SIZE);
         replay_buffer_for(self.replay_buffer, block)
     }
 

@@ -114,11 +114,6 @@ impl HdfsOptions {
         self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
     }
 
-    /// `replay_buffer`, or its default for part files of `block_size` bytes.
-    pub fn replay_buffer(&self, block_size: u64) -> u64 {
-        replay_buffer_for(self.replay_buffer, block_size)
-    }
-
     /// Sets the user.
     pub fn with_user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
@@ -296,12 +291,13 @@ mod tests {
         let o = HdfsOptions::default();
         assert_eq!(o.retry_timeout(), DEFAULT_RETRY_TIMEOUT);
         assert_eq!(o.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
-        assert_eq!(o.replay_buffer(128 << 20), 192 << 20);
+        assert_eq!(replay_buffer_for(o.replay_buffer, 128 << 20), 192 << 20);
         assert_eq!(
-            o.replay_buffer(1 << 20),
+            replay_buffer_for(o.replay_buffer, 1 << 20),
             (1 << 20) + REPLAY_BUFFER_BEYOND_BLOCK
         );
-        assert_eq!(o.clone().with_replay_buffer(0).replay_buffer(128 << 20), 0);
+        let off = o.clone().with_replay_buffer(0);
+        assert_eq!(replay_buffer_for(off.replay_buffer, 128 << 20), 0);
         let p = o.client_properties();
         assert_eq!(p["dfs.client.failover.max.attempts"], "4");
         let o = HdfsOptions::default().with_property("dfs.client.failover.max.attempts", "9");

@@ -110,14 +110,7 @@ impl HdfsTarget {
     /// Block size of part files: `block_size` if set, else the namenode's default as found when
     /// connecting (`None` if it could not be found).
     pub fn block_size(&self) -> Option<u64> {
-        match self
-            .hdfs
-            .block_size
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            0 => None,
-            b => Some(b),
-        }
+        self.hdfs.block_size()
     }
 
     /// The replay buffer in effect: `replay_buffer` if set, else the block size and
@@ -474,7 +467,7 @@ impl HdfsStream {
             synced: len,
             replay: VecDeque::new(),
             replay_len: 0,
-            block_size: hdfs.block_size.load(std::sync::atomic::Ordering::Relaxed),
+            block_size: hdfs.block_size().unwrap_or(0),
         };
         let task = tokio::spawn(core.run(rx, Arc::clone(&failure)));
         HdfsStream {

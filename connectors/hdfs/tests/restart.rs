@@ -43,8 +43,12 @@ async fn start(
     checkpoint_interval: Duration,
     rate: f64,
 ) -> Running {
-    let (base, _, store) = target_and_store(url, &format!("restart-{name}")).await;
-    let store: Arc<dyn CheckpointStore> = Arc::new(store);
+    let base = unique_dir(url, &format!("restart-{name}"));
+    let store: Arc<dyn CheckpointStore> = Arc::new(
+        connector_hdfs::HdfsCheckpointStore::connect(&format!("{base}/checkpoints"), &options)
+            .await
+            .expect("connect checkpoint store"),
+    );
     let target = connector_hdfs::HdfsTarget::connect(&format!("{base}/out"), &options)
         .await
         .expect("connect target");
@@ -181,9 +185,10 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         10_000.0,
     )
     .await;
-    // "blocks": 1 MiB blocks (as in all tests here), the default replay buffer, one part and no checkpoint before the
-    // restart, so the part never syncs: it lets go of its replay bytes only as its blocks are
-    // finished, and its repair relies on the datanode keeping every finished block.
+    // "blocks": 1 MiB blocks (as in all tests here), the default replay buffer, one part and no
+    // checkpoint before the restart, so the part never syncs: it lets go of its replay bytes only
+    // as its blocks are finished, and its repair relies on the datanode keeping every finished
+    // block.
     let blocks = start(
         "blocks",
         &url,
@@ -199,17 +204,16 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
     )
     .await;
 
+    let both = [&syncs, &blocks];
     let completed = |run: &Running| run.progress.checkpoints_completed.load(Ordering::Relaxed);
-    wait_until("3 checkpoints of the first job", &[&syncs, &blocks], || {
+    wait_until("3 checkpoints of the first job", &both, || {
         completed(&syncs) >= 3
     })
     .await;
     let released = || blocks.target.stats().block_releases.load(Ordering::Relaxed);
-    wait_until(
-        "2 finished blocks of the second job",
-        &[&syncs, &blocks],
-        || released() >= 2,
-    )
+    wait_until("2 finished blocks of the second job", &both, || {
+        released() >= 2
+    })
     .await;
     let before = completed(&syncs);
     assert_eq!(
@@ -228,14 +232,13 @@ async fn job_waits_through_an_hdfs_restart_and_stays_exact() {
         .expect("run hdfs.sh restart");
     assert!(status.success(), "hdfs.sh restart failed");
     eprintln!("HDFS restarted in {:?}", t.elapsed());
-    for run in [&syncs, &blocks] {
+    for run in both {
         assert!(
             !run.job.is_finished(),
             "{}: the job ended during the outage",
             run.name
         );
     }
-    let both = [&syncs, &blocks];
     wait_until(
         "4 checkpoints of the first job after the restart",
         &both,
