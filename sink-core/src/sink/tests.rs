@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use proptest::prelude::*;
 
 use super::*;
+use crate::error::Result;
 use crate::fs::testing::{MemOp, MemTarget, ReadBack};
-use crate::fs::LocalTarget;
+use crate::fs::{LocalTarget, RelPath};
 
 #[derive(Clone, Debug)]
 struct Rec {
