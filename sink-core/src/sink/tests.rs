@@ -2,14 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use proptest::prelude::*;
 
 use super::*;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::testing::{MemOp, MemTarget, ReadBack};
-use crate::fs::{LocalTarget, RelPath};
+use crate::fs::{
+    Capabilities, Committable, InProgress, LocalTarget, LocalTargetOptions, RecoverableStream,
+    RecoverableWriter, RelPath, ResumeHandle,
+};
 
 #[derive(Clone, Debug)]
 struct Rec {
@@ -62,12 +68,13 @@ fn row_sink(target: impl IntoTarget, policy: impl RollingPolicy<Rec>) -> FileSin
 }
 
 /// Every published line, parsed as a sequence number, with the file it is in.
-fn published_seqs(target: &MemTarget) -> Vec<(u64, RelPath)> {
+async fn published_seqs(target: &impl ReadBack) -> Vec<(u64, RelPath)> {
     let mut out = Vec::new();
-    for (path, bytes) in target.published() {
+    for path in target.list(&RelPath::root()).await.unwrap() {
         if path.as_str().starts_with(DEFAULT_DEAD_LETTER_BUCKET) {
             continue;
         }
+        let bytes = target.read(&path).await.unwrap().unwrap();
         for line in String::from_utf8(bytes).unwrap().lines() {
             out.push((line.parse().unwrap(), path.clone()));
         }
@@ -245,7 +252,7 @@ async fn pending_parts_of_a_restored_checkpoint_are_published_once() {
         .writer(WriterContext::new(0, "r"), vec![s1])
         .await
         .unwrap();
-    assert_eq!(published_seqs(&target).len(), 1);
+    assert_eq!(published_seqs(&target).await.len(), 1);
 }
 
 #[tokio::test]
@@ -376,6 +383,7 @@ async fn changed_parallelism_merges_states() {
     w.snapshot(2).await.unwrap();
     w.notify_checkpoint_complete(2).await.unwrap();
     let mut seqs: Vec<u64> = published_seqs(&target)
+        .await
         .into_iter()
         .map(|(s, _)| s)
         .collect();
@@ -404,6 +412,33 @@ async fn transient_commit_failures_are_retried() {
     target.fail_next(MemOp::Commit, 2);
     w.notify_checkpoint_complete(1).await.unwrap();
     assert_eq!(target.published().len(), 1);
+}
+
+/// A commit that fails for good (retries used up) leaves every part pending as it was: the next
+/// snapshot stores them again, and the next completion publishes them.
+#[tokio::test(start_paused = true)]
+async fn a_failed_commit_leaves_the_parts_pending() {
+    let target = MemTarget::new();
+    let sink = row_sink(target.clone(), OnCheckpointRollingPolicy::build());
+    let mut w = sink
+        .writer(WriterContext::new(0, "r"), vec![])
+        .await
+        .unwrap();
+    w.write(&rec(1, 0), &ctx(0)).await.unwrap();
+    w.write(&rec(2, 1), &ctx(0)).await.unwrap();
+    let s1 = w.snapshot(1).await.unwrap();
+    target.fail_next(MemOp::Commit, 1000);
+    let e = w.notify_checkpoint_complete(1).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(w.pending_parts(), 2);
+    assert!(target.published().is_empty());
+    target.fail_next(MemOp::Commit, 0);
+    let s2 = w.snapshot(2).await.unwrap();
+    assert_eq!(s2.pending, s1.pending, "still pending for checkpoint 1");
+    let report = w.notify_checkpoint_complete(2).await.unwrap();
+    assert_eq!((report.files, report.records), (2, 2));
+    assert_eq!(w.pending_parts(), 0);
+    assert_eq!(published_seqs(&target).await.len(), 2);
 }
 
 /// A bulk format for tests: records as length-prefixed text, buffered until `flush`, and a trailer.
@@ -662,8 +697,122 @@ struct Stored {
     state: FileSinkState,
 }
 
-async fn run_ops(ops: Vec<Op>, policy_kind: u8) -> std::result::Result<(), TestCaseError> {
-    let target = MemTarget::new();
+/// A target the crash property runs on.
+#[async_trait]
+trait CrashTarget: RecoverableWriter + ReadBack + Clone {
+    /// What a crash of the writing process does to the data (the caller drops every object).
+    fn crash(&self);
+    /// Makes the next `n` commits fail with a retryable error.
+    fn fail_commits(&self, n: u32);
+    /// In-progress files left.
+    async fn in_progress(&self) -> usize;
+}
+
+#[async_trait]
+impl CrashTarget for MemTarget {
+    fn crash(&self) {
+        MemTarget::crash(self);
+    }
+    fn fail_commits(&self, n: u32) {
+        self.fail_next(MemOp::Commit, n);
+    }
+    async fn in_progress(&self) -> usize {
+        self.in_progress_count()
+    }
+}
+
+/// Local disk whose commits can be made to fail. A crash leaves the disk as it is: bytes written
+/// after the last persist stay in the hidden file, and a resume cuts them.
+#[derive(Clone, Debug)]
+struct FlakyLocal {
+    inner: LocalTarget,
+    failing: Arc<AtomicU32>,
+}
+
+impl FlakyLocal {
+    /// Without fsync: the property is about process crashes, and it runs hundreds of jobs.
+    fn new(dir: &std::path::Path) -> Self {
+        FlakyLocal {
+            inner: LocalTarget::with_options(dir, LocalTargetOptions { sync: false }).unwrap(),
+            failing: Arc::default(),
+        }
+    }
+}
+
+impl fmt::Display for FlakyLocal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "flaky {}", self.inner)
+    }
+}
+
+#[async_trait]
+impl RecoverableWriter for FlakyLocal {
+    async fn open(&self, path: &RelPath) -> Result<Box<dyn RecoverableStream>> {
+        self.inner.open(path).await
+    }
+    async fn resume(&self, handle: &ResumeHandle) -> Result<Box<dyn RecoverableStream>> {
+        self.inner.resume(handle).await
+    }
+    async fn commit(&self, c: &Committable) -> Result<()> {
+        let fail = self
+            .failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if fail.is_ok() {
+            return Err(Error::storage(
+                "flaky",
+                "commit",
+                &c.path,
+                "failed on purpose",
+            ));
+        }
+        self.inner.commit(c).await
+    }
+    async fn cleanup(&self, handle: &ResumeHandle) -> Result<()> {
+        self.inner.cleanup(handle).await
+    }
+    async fn sync_commits(&self, committed: &[RelPath]) -> Result<()> {
+        self.inner.sync_commits(committed).await
+    }
+    async fn list_in_progress(&self, name_prefix: &str) -> Result<Vec<InProgress>> {
+        self.inner.list_in_progress(name_prefix).await
+    }
+    async fn delete_in_progress(&self, item: &InProgress) -> Result<()> {
+        self.inner.delete_in_progress(item).await
+    }
+    fn same_in_progress(&self, item: &InProgress, data: &serde_json::Value) -> bool {
+        self.inner.same_in_progress(item, data)
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+}
+
+#[async_trait]
+impl ReadBack for FlakyLocal {
+    async fn read(&self, path: &RelPath) -> Result<Option<Vec<u8>>> {
+        self.inner.read(path).await
+    }
+    async fn list(&self, dir: &RelPath) -> Result<Vec<RelPath>> {
+        self.inner.list(dir).await
+    }
+}
+
+#[async_trait]
+impl CrashTarget for FlakyLocal {
+    fn crash(&self) {}
+    fn fail_commits(&self, n: u32) {
+        self.failing.store(n, Ordering::SeqCst);
+    }
+    async fn in_progress(&self) -> usize {
+        self.inner.list_in_progress("").await.unwrap().len()
+    }
+}
+
+async fn run_ops(
+    target: impl CrashTarget,
+    ops: Vec<Op>,
+    policy_kind: u8,
+) -> std::result::Result<(), TestCaseError> {
     let sink = match policy_kind {
         0 => row_sink(target.clone(), OnCheckpointRollingPolicy::build()),
         1 => row_sink(
@@ -715,7 +864,7 @@ async fn run_ops(ops: Vec<Op>, policy_kind: u8) -> std::result::Result<(), TestC
                     writer.notify_checkpoint_complete(s.id).await.unwrap();
                 }
             }
-            Op::FlakyCommit => target.fail_next(MemOp::Commit, 1),
+            Op::FlakyCommit => target.fail_commits(1),
             Op::Crash => {
                 drop(writer);
                 target.crash();
@@ -731,7 +880,7 @@ async fn run_ops(ops: Vec<Op>, policy_kind: u8) -> std::result::Result<(), TestC
         // Invariant: published records are unique and all from a durable checkpoint.
         let durable = stored.as_ref().map_or(0, |s| s.position);
         let mut seen = std::collections::HashSet::new();
-        for (seq, path) in published_seqs(&target) {
+        for (seq, path) in published_seqs(&target).await {
             prop_assert!(seen.insert(seq), "seq {} published twice ({})", seq, path);
             prop_assert!(
                 seq < durable,
@@ -746,13 +895,13 @@ async fn run_ops(ops: Vec<Op>, policy_kind: u8) -> std::result::Result<(), TestC
     writer.snapshot(next_id).await.unwrap();
     writer.notify_checkpoint_complete(next_id).await.unwrap();
     let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
-    for (seq, _) in published_seqs(&target) {
+    for (seq, _) in published_seqs(&target).await {
         *counts.entry(seq).or_default() += 1;
     }
     let want: BTreeMap<u64, usize> = (0..position).map(|s| (s, 1)).collect();
     prop_assert_eq!(counts, want);
     prop_assert_eq!(
-        target.in_progress_count(),
+        target.in_progress().await,
         0,
         "in-progress data left behind"
     );
@@ -765,6 +914,19 @@ proptest! {
     #[test]
     fn exactly_once_under_random_crashes(ops in prop::collection::vec(op(), 1..60), policy in 0u8..3) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        rt.block_on(run_ops(ops, policy))?;
+        rt.block_on(run_ops(MemTarget::new(), ops, policy))?;
+    }
+}
+
+proptest! {
+    // Fewer cases: each is a tempdir and real files.
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The same on local disk, where a crash keeps the bytes written since the last persist.
+    #[test]
+    fn exactly_once_under_random_crashes_on_local_disk(ops in prop::collection::vec(op(), 1..60), policy in 0u8..3) {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        rt.block_on(run_ops(FlakyLocal::new(dir.path()), ops, policy))?;
     }
 }
