@@ -49,24 +49,21 @@ impl<T: Send + 'static> FileSink<T> {
             target.cleanup(h).await?;
             report.handles_cleaned += 1;
         }
-        let keep: Vec<&serde_json::Value> = restored
+        // What the states hold open or pending: its path and the target's data.
+        let held: Vec<(&RelPath, &serde_json::Value)> = restored
             .iter()
             .flat_map(|s| {
                 s.open
                     .iter()
-                    .map(|o| &o.handle.data)
-                    .chain(s.pending.iter().map(|p| &p.committable.data))
+                    .map(|o| (&o.handle.path, &o.handle.data))
+                    .chain(
+                        s.pending
+                            .iter()
+                            .map(|p| (&p.committable.path, &p.committable.data)),
+                    )
             })
             .collect();
-        let held_paths: HashSet<&RelPath> = restored
-            .iter()
-            .flat_map(|s| {
-                s.open
-                    .iter()
-                    .map(|o| &o.handle.path)
-                    .chain(s.pending.iter().map(|p| &p.committable.path))
-            })
-            .collect();
+        let held_paths: HashSet<&RelPath> = held.iter().map(|(path, _)| *path).collect();
         // Legacy names: the checkpoint's counter of each subtask (see `with_legacy_part_names`).
         let mut restored_next: BTreeMap<usize, u64> = BTreeMap::new();
         for st in restored {
@@ -75,7 +72,7 @@ impl<T: Send + 'static> FileSink<T> {
         }
         let mut floors: BTreeMap<usize, u64> = BTreeMap::new();
         for item in target.list_in_progress(&names.run_prefix(run)).await? {
-            let referenced = keep.iter().any(|d| target.same_in_progress(&item, d));
+            let referenced = held.iter().any(|(_, d)| target.same_in_progress(&item, d));
             let ours_after_checkpoint = if !names.legacy() {
                 true
             } else {

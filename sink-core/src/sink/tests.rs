@@ -419,13 +419,13 @@ async fn transient_commit_failures_are_retried() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_commit_leaves_the_parts_pending() {
     let target = MemTarget::new();
-    let sink = row_sink(target.clone(), OnCheckpointRollingPolicy::build());
-    let mut w = sink
+    let mut w = row_sink(target.clone(), OnCheckpointRollingPolicy::build())
         .writer(WriterContext::new(0, "r"), vec![])
         .await
         .unwrap();
-    w.write(&rec(1, 0), &ctx(0)).await.unwrap();
-    w.write(&rec(2, 1), &ctx(0)).await.unwrap();
+    for (seq, bucket) in [(1, 0), (2, 1)] {
+        w.write(&rec(seq, bucket), &ctx(0)).await.unwrap();
+    }
     let s1 = w.snapshot(1).await.unwrap();
     target.fail_next(MemOp::Commit, 1000);
     let e = w.notify_checkpoint_complete(1).await.unwrap_err();
@@ -908,13 +908,21 @@ async fn run_ops(
     Ok(())
 }
 
+/// A runtime on tokio's paused clock: commit retries wait no real time.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn exactly_once_under_random_crashes(ops in prop::collection::vec(op(), 1..60), policy in 0u8..3) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        rt.block_on(run_ops(MemTarget::new(), ops, policy))?;
+        paused_runtime().block_on(run_ops(MemTarget::new(), ops, policy))?;
     }
 }
 
@@ -926,7 +934,6 @@ proptest! {
     #[test]
     fn exactly_once_under_random_crashes_on_local_disk(ops in prop::collection::vec(op(), 1..60), policy in 0u8..3) {
         let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        rt.block_on(run_ops(FlakyLocal::new(dir.path()), ops, policy))?;
+        paused_runtime().block_on(run_ops(FlakyLocal::new(dir.path()), ops, policy))?;
     }
 }
