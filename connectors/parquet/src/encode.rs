@@ -15,7 +15,6 @@
 //!   bucket, by the part's next call that hands over a batch, flushes or finishes; the batches
 //!   after it are dropped.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -237,13 +236,13 @@ impl Part {
     }
 
     /// The current view, if it changed since generation `seen` (which it updates).
-    pub(crate) fn view_if_changed(&self, seen: &Cell<u64>) -> Option<View> {
+    pub(crate) fn view_if_changed(&self, seen: &AtomicU64) -> Option<View> {
         let g = self.generation.load(Ordering::Acquire);
-        if g == seen.get() {
+        if g == seen.load(Ordering::Relaxed) {
             return None;
         }
         let s = self.lock();
-        seen.set(self.generation.load(Ordering::Acquire));
+        seen.store(self.generation.load(Ordering::Acquire), Ordering::Relaxed);
         Some(s.view)
     }
 

@@ -1,10 +1,9 @@
 //! The bulk writer: records -> column buffers -> record batches -> parquet's `ArrowWriter`, which
 //! writes into a `Vec<u8>` that the sink drains.
 
-use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
@@ -128,11 +127,12 @@ impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
             key: String::new(),
             location,
             writer: None,
-            view: Cell::new(View::default()),
-            seen: Cell::new(0),
+            view: Mutex::new(View::default()),
+            seen: AtomicU64::new(0),
             rows_memory: self.plan.rows_fixed,
-            writer_memory: Cell::new(0),
-            pending_base: Cell::new(self.plan.footer_base),
+            writer_memory: AtomicUsize::new(0),
+            pending_base: AtomicUsize::new(self.plan.footer_base),
+            file_bytes_per_row_milli: AtomicU64::new(0),
             value_sizes: Vec::new(),
             dictionary_off: Vec::new(),
             cardinality: Vec::new(),
@@ -165,6 +165,10 @@ impl<T: Serialize + Send + 'static> BulkWriterFactory<T> for ParquetWriterFactor
 ///
 /// The Parquet writer itself is opened with the first batch (or flush), so a part that holds a few
 /// rows costs only those rows.
+///
+/// A `ParquetWriter` is `Send` and `Sync`: the figures the sink reads through `&self` while the
+/// encoder threads work are atomics, and the view they come from sits behind a mutex that is
+/// taken only when the encoders changed something.
 pub struct ParquetWriter<T> {
     plan: Arc<Plan>,
     rows: Members,
@@ -175,14 +179,21 @@ pub struct ParquetWriter<T> {
     location: Option<Arc<str>>,
     /// The open Parquet writer, encoding in the background.
     writer: Option<Arc<Part>>,
-    /// The background state as last seen, and its generation.
-    /// (Read when the sink asks for the memory or size: the encoders change them at any time.)
-    view: Cell<View>,
-    seen: Cell<u64>,
+    /// The background state as last seen, and its generation. Read when the sink asks for the
+    /// memory or size, through `&self`, while the encoders change the state at any time: `seen`
+    /// is compared first (an atomic load, as the part's own generation), and only a changed state
+    /// is copied in under the lock.
+    view: Mutex<View>,
+    seen: AtomicU64,
     rows_memory: usize,
-    writer_memory: Cell<usize>,
+    /// The figures derived from `view` that the sink reads, atomics for `&self`. Relaxed loads and
+    /// stores compile to plain ones: a writer is used by one task at a time, so at worst two
+    /// concurrent readers would mix figures of two consecutive views, both estimates.
+    writer_memory: AtomicUsize,
     /// The file's pending size without the rows buffered (rows in flight included).
-    pending_base: Cell<usize>,
+    pending_base: AtomicUsize,
+    /// This file's encoded bytes per row as of `view`, in thousandths (0: none encoded yet).
+    file_bytes_per_row_milli: AtomicU64,
     /// Per leaf column: its dictionary is off in this file (it overflowed in an earlier one).
     dictionary_off: Vec<bool>,
     /// Per leaf column: distinct values it draws from, estimated from the first batch (infinite
@@ -200,13 +211,13 @@ impl<T: Serialize> std::fmt::Debug for ParquetWriter<T> {
             .field("open", &self.writer.is_some())
             .field("memory", &{
                 self.refresh();
-                self.rows_memory + self.writer_memory.get()
+                self.rows_memory + self.writer_memory.load(Ordering::Relaxed)
             })
-            .field("background", &self.view.get())
+            .field("background", &self.view())
             .field(
                 "uncounted_by_parquet",
                 &self.hidden_memory(
-                    self.view.get().snapshot.in_progress_rows + self.view.get().in_flight_rows,
+                    self.view().snapshot.in_progress_rows + self.view().in_flight_rows,
                 ),
             )
             .field("dictionary_off", &self.dictionary_off)
@@ -383,10 +394,15 @@ impl<T: Serialize> ParquetWriter<T> {
 
     /// Encoded bytes per row: this file's so far, or other files' before it has any.
     fn bytes_per_row_milli(&self) -> u64 {
-        match self.view.get().snapshot.bytes_per_row_milli {
+        match self.file_bytes_per_row_milli.load(Ordering::Relaxed) {
             0 => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
             b => b,
         }
+    }
+
+    /// The background state as last seen.
+    fn view(&self) -> View {
+        *self.view.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reads the background state if it changed.
@@ -395,25 +411,27 @@ impl<T: Serialize> ParquetWriter<T> {
             return;
         };
         if let Some(view) = part.view_if_changed(&self.seen) {
-            self.view.set(view);
-            self.update_writer_memory();
+            *self.view.lock().unwrap_or_else(|e| e.into_inner()) = view;
+            self.update_writer_memory(&view);
         }
     }
 
     fn update_memory(&mut self) {
         self.rows_memory = self.plan.rows_fixed + self.rows.memory();
         self.refresh();
-        self.update_writer_memory();
+        let view = *self.view.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.update_writer_memory(&view);
     }
 
-    /// The writer's memory and pending bytes from the background state as last seen. Batches in
-    /// flight count with their arrays and with what they will add to the row group (at the bytes
-    /// per row seen so far), and the row group's hidden memory with their rows.
-    fn update_writer_memory(&self) {
+    /// The writer's memory and pending bytes from the background state `v` (as last seen).
+    /// Batches in flight count with their arrays and with what they will add to the row group (at
+    /// the bytes per row seen so far), and the row group's hidden memory with their rows.
+    fn update_writer_memory(&self, v: &View) {
+        self.file_bytes_per_row_milli
+            .store(v.snapshot.bytes_per_row_milli, Ordering::Relaxed);
         let (memory, pending) = match &self.writer {
             None => (0, 0),
             Some(_) => {
-                let v = &self.view.get();
                 let s = &v.snapshot;
                 let groups = s.groups;
                 let coming = (v.in_flight_rows as u64 * self.bytes_per_row_milli() / 1000) as usize;
@@ -440,8 +458,9 @@ impl<T: Serialize> ParquetWriter<T> {
                 (memory, pending)
             }
         };
-        self.writer_memory.set(memory);
-        self.pending_base.set(self.plan.footer_base + pending);
+        self.writer_memory.store(memory, Ordering::Relaxed);
+        self.pending_base
+            .store(self.plan.footer_base + pending, Ordering::Relaxed);
     }
 }
 
@@ -467,7 +486,7 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
 
     fn buffered_bytes(&self) -> usize {
         self.refresh();
-        self.rows_memory + self.writer_memory.get()
+        self.rows_memory + self.writer_memory.load(Ordering::Relaxed)
     }
 
     /// The open row group as parquet estimates it encoded, the rows not yet encoded at the bytes
@@ -478,7 +497,7 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
             0 => self.rows_memory - self.plan.rows_fixed,
             milli => (self.len as u64 * milli / 1000) as usize,
         };
-        self.pending_base.get() + rows
+        self.pending_base.load(Ordering::Relaxed) + rows
     }
 
     /// Closes a row group with the buffered rows, unless the part has no Parquet writer yet and its
@@ -538,3 +557,23 @@ impl<T> Drop for ParquetWriter<T> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiles only for a `Sync` type.
+    fn assert_sync<T: Sync>() {}
+
+    /// Compiles only for a `Send` type.
+    fn assert_send<T: Send>() {}
+
+    /// A writer may be held across an `.await` of a future that must be `Send` through a shared
+    /// reference (which needs `Sync`): the encoders' figures must not be in `Cell`s.
+    #[test]
+    fn writers_and_factories_are_send_and_sync() {
+        assert_sync::<ParquetWriter<serde_json::Value>>();
+        assert_send::<ParquetWriter<serde_json::Value>>();
+        assert_sync::<ParquetWriterFactory<serde_json::Value>>();
+        assert_send::<ParquetWriterFactory<serde_json::Value>>();
+    }
+}
