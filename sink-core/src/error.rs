@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::fs::RelPath;
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -119,6 +121,24 @@ pub enum Error {
         message: String,
     },
 
+    /// A file format's writer failed: parquet's `ArrowWriter` refused a batch, an encoder thread
+    /// panicked, a SequenceFile block could not be compressed, or the output of a format's own
+    /// writer failed. The records were not the cause (a record that does not fit is a
+    /// [`BadRecord`](Error::BadRecord) and never reaches the encoder), so this is ours
+    /// ([`ErrorKind::Internal`]) unless an I/O error is among its sources, which is classified as
+    /// [`Error::Io`] is.
+    #[error("{format} writer{}: {source}", at(.path))]
+    Format {
+        /// The format ("Parquet", "SequenceFile").
+        format: &'static str,
+        /// Where the writer was writing: the part file, or its bucket's directory ending in `/`
+        /// ([`bucket_dir`]) when the writer was told only the bucket, as bulk writers are. `None`
+        /// for a writer used without a sink, which does not know where its bytes go.
+        path: Option<String>,
+        /// The underlying error.
+        source: BoxError,
+    },
+
     /// The job was asked to stop before it could finish this operation.
     #[error("cancelled: {0}")]
     Cancelled(String),
@@ -169,6 +189,15 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::Format`].
+    pub fn format(format: &'static str, path: Option<&str>, source: impl Into<BoxError>) -> Self {
+        Error::Format {
+            format,
+            path: path.map(str::to_owned),
+            source: source.into(),
+        }
+    }
+
     /// Builds an [`Error::Checkpoint`].
     pub fn checkpoint(path: impl fmt::Display, message: impl Into<String>) -> Self {
         Error::Checkpoint {
@@ -180,14 +209,21 @@ impl Error {
     /// Who is responsible, and so whether a retry may help.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { source, .. } => match source.kind() {
-                std::io::ErrorKind::PermissionDenied
-                | std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::AlreadyExists
-                | std::io::ErrorKind::InvalidInput
-                | std::io::ErrorKind::InvalidData => ErrorKind::User,
-                _ => ErrorKind::External,
-            },
+            Error::Io { source, .. } => io_kind(source),
+            // An encoder given only records checked against its schema, writing into memory, has
+            // no reason to fail: a failure is a broken invariant (ours or the format library's),
+            // and a retry would fail the same way. An I/O error of a writer's own output (found
+            // anywhere in the chain of sources) is the outside world's or the user's.
+            Error::Format { source, .. } => {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+                while let Some(c) = cause {
+                    if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                        return io_kind(io);
+                    }
+                    cause = c.source();
+                }
+                ErrorKind::Internal
+            }
             Error::Storage { .. } | Error::Source { .. } => ErrorKind::External,
             Error::Lost { .. }
             | Error::NameInUse { .. }
@@ -203,6 +239,37 @@ impl Error {
     /// True when retrying the same operation may succeed.
     pub fn is_retryable(&self) -> bool {
         self.kind() == ErrorKind::External && !matches!(self, Error::Cancelled(_))
+    }
+}
+
+/// Who is responsible for an I/O error: the user for a path that is refused, missing or taken, or
+/// for data that is invalid; the outside world otherwise.
+fn io_kind(e: &std::io::Error) -> ErrorKind {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied
+        | std::io::ErrorKind::NotFound
+        | std::io::ErrorKind::AlreadyExists
+        | std::io::ErrorKind::InvalidInput
+        | std::io::ErrorKind::InvalidData => ErrorKind::User,
+        _ => ErrorKind::External,
+    }
+}
+
+/// ` at {path}` in the message of an [`Error::Format`] that knows where it was writing.
+fn at(path: &Option<String>) -> String {
+    path.as_ref()
+        .map_or_else(String::new, |p| format!(" at {p}"))
+}
+
+/// The `path` of an [`Error::Format`] for a part of `bucket` whose writer knows only the bucket
+/// (a [`BulkWriterFactory`](crate::sink::BulkWriterFactory) is given the bucket, not the part's
+/// file name): the bucket's directory with a trailing `/`, as `country=DE/`, and `./` for the
+/// base path, so that no error names an empty path.
+pub fn bucket_dir(bucket: &RelPath) -> String {
+    if bucket.is_root() {
+        "./".to_string()
+    } else {
+        format!("{bucket}/")
     }
 }
 
@@ -240,5 +307,43 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::TimedOut),
         );
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn format_errors_name_the_format_and_where() {
+        let bucket = RelPath::parse("dt=2026-11-24/hour=13").unwrap();
+        let e = Error::format(
+            "Parquet",
+            Some(&bucket_dir(&bucket)),
+            "write: the batch's schema differs",
+        );
+        assert_eq!(
+            e.to_string(),
+            "Parquet writer at dt=2026-11-24/hour=13/: write: the batch's schema differs"
+        );
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(!e.is_retryable());
+        let e = Error::format("Parquet", Some(&bucket_dir(&RelPath::root())), "x");
+        assert_eq!(e.to_string(), "Parquet writer at ./: x");
+        // A writer without a sink does not know its path, and says nothing of one.
+        let e = Error::format("SequenceFile", None, "compressing a block failed: panic");
+        assert_eq!(
+            e.to_string(),
+            "SequenceFile writer: compressing a block failed: panic"
+        );
+        // The output's own I/O errors are classified as I/O errors are.
+        let io = |k| Error::format("SequenceFile", None, std::io::Error::from(k));
+        assert_eq!(
+            io(std::io::ErrorKind::BrokenPipe).kind(),
+            ErrorKind::External
+        );
+        assert!(io(std::io::ErrorKind::BrokenPipe).is_retryable());
+        assert_eq!(
+            io(std::io::ErrorKind::PermissionDenied).kind(),
+            ErrorKind::User
+        );
+        let e = io(std::io::ErrorKind::BrokenPipe);
+        let source = std::error::Error::source(&e).expect("the source is kept");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 }

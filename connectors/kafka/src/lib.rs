@@ -15,13 +15,21 @@
 //!   logs, errors and `Debug` output.
 //!
 //! Features: `ssl` (TLS and SASL SCRAM; OpenSSL built from source) and `zstd`, both on by default.
+//!
+//! Code layout: `source.rs` (the source, its builder and validated settings), `reader.rs` (a
+//! subtask's reader: polling, decoding, watermarks, snapshots and commits), `splits.rs` (a
+//! partition's position and the blocking broker look-ups that place it), `context.rs` (the
+//! client context: librdkafka's logs and commit results, closing the consumer), `record.rs`,
+//! `secret.rs` and `config.rs`.
 #![warn(missing_docs)]
 
 pub mod config;
+mod context;
 mod reader;
 mod record;
 mod secret;
 mod source;
+mod splits;
 
 pub use config::{
     parse_split_id, split_id, EventTime, KafkaSourceConfig, OutputMode, ResetTo, StartOffsets,

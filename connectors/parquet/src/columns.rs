@@ -1,6 +1,14 @@
 //! Column buffers that records are appended to one value at a time, checked against the column's
 //! type, and cut back to a row boundary when a record turns out bad. A full batch becomes Arrow
 //! arrays without copying the values.
+//!
+//! This file holds the buffers (`Members`, `Column`, `Data`) and their life: building them from a
+//! schema, nulls, cutting back and turning a batch into arrays. Beside it:
+//!
+//! * `put.rs`: appending a value, converted to the column's type or refused;
+//! * `parse.rs`: reading values given as text (time zones, timestamps, dates, decimals, base64);
+//! * `stats.rs`: what the writer measures of the buffers (memory, bytes per row, distinct
+//!   values) and the room it reserves for the next batch.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,8 +25,38 @@ use arrow_array::{
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, TimeUnit};
-use base64::Engine as _;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone as _};
+
+/// Matches a column's values for code that is the same for every type: `|v|` binds the `Vec` of a
+/// fixed-width column's values, `|b|` the [`ByteValues`] of a variable-width one, and the arms
+/// after them match the other columns (boolean, list, struct). Each arm is compiled for its own
+/// type, as if written out: no dispatch.
+macro_rules! match_values {
+    ($data:expr, |$v:ident| $fixed:expr, |$b:ident| $bytes:expr, $($other:pat => $e:expr),+ $(,)?) => {
+        match $data {
+            Data::I8($v) => $fixed,
+            Data::I16($v) => $fixed,
+            Data::I32($v) | Data::Date32($v) => $fixed,
+            Data::I64($v) | Data::Timestamp { values: $v, .. } => $fixed,
+            Data::U8($v) => $fixed,
+            Data::U16($v) => $fixed,
+            Data::U32($v) => $fixed,
+            Data::U64($v) => $fixed,
+            Data::F32($v) => $fixed,
+            Data::F64($v) => $fixed,
+            Data::Decimal { values: $v, .. } => $fixed,
+            Data::Utf8($b) | Data::Binary($b) => $bytes,
+            Data::LargeUtf8($b) | Data::LargeBinary($b) => $bytes,
+            $($other => $e),+
+        }
+    };
+}
+
+// After the macro, which they use.
+mod parse;
+mod put;
+mod stats;
+
+pub(crate) use parse::Zone;
 
 /// A value as it arrived, for error messages: `got "yesterday"`, `got 5`, `got a list`.
 #[derive(Clone, Copy, Debug)]
@@ -67,163 +105,6 @@ impl fmt::Display for Got<'_> {
 
 /// Why a value does not fit; the caller adds the field.
 pub(crate) type Misfit = String;
-
-/// The time zone of a timestamp column, for strings without an offset.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Zone {
-    Utc,
-    Fixed(FixedOffset),
-    Named(chrono_tz::Tz),
-}
-
-impl Zone {
-    /// Parses an Arrow time zone: `UTC`, `+02:00`, `-0530` or an IANA name.
-    pub(crate) fn parse(s: &str) -> Result<Zone, String> {
-        if s.eq_ignore_ascii_case("utc") || s == "Z" {
-            return Ok(Zone::Utc);
-        }
-        if s.starts_with('+') || s.starts_with('-') {
-            let digits: String = s[1..].chars().filter(|c| *c != ':').collect();
-            if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
-                let h: i32 = digits[..2].parse().unwrap_or(99);
-                let m: i32 = digits[2..].parse().unwrap_or(99);
-                let secs = (h * 3600 + m * 60) * if s.starts_with('-') { -1 } else { 1 };
-                if h < 24 && m < 60 {
-                    if let Some(o) = FixedOffset::east_opt(secs) {
-                        return Ok(Zone::Fixed(o));
-                    }
-                }
-            }
-        } else if let Ok(tz) = s.parse::<chrono_tz::Tz>() {
-            return Ok(Zone::Named(tz));
-        }
-        Err(format!(
-            "time zone {s:?} is not UTC, an offset (+02:00) or an IANA name (Europe/Paris)"
-        ))
-    }
-
-    fn local_to_instant(self, t: NaiveDateTime) -> Option<DateTime<FixedOffset>> {
-        match self {
-            Zone::Utc => Some(t.and_utc().fixed_offset()),
-            Zone::Fixed(o) => o.from_local_datetime(&t).single(),
-            Zone::Named(tz) => tz
-                .from_local_datetime(&t)
-                .earliest()
-                .map(|d| d.fixed_offset()),
-        }
-    }
-}
-
-/// Parses an RFC 3339 / ISO 8601 date-time (`2026-11-24T13:05:00Z`, `2026-11-24 13:05:00.5+01:00`)
-/// or a date-time or date without offset, which is read in `zone` (UTC if none).
-pub(crate) fn parse_timestamp(s: &str, unit: TimeUnit, zone: Option<Zone>) -> Option<i64> {
-    let s = s.trim();
-    let t = DateTime::parse_from_rfc3339(s)
-        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z"))
-        .ok()
-        .or_else(|| {
-            let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
-                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
-                .ok()
-                .or_else(|| {
-                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                })?;
-            zone.unwrap_or(Zone::Utc).local_to_instant(naive)
-        })?;
-    match unit {
-        TimeUnit::Second => Some(t.timestamp()),
-        TimeUnit::Millisecond => Some(t.timestamp_millis()),
-        TimeUnit::Microsecond => Some(t.timestamp_micros()),
-        TimeUnit::Nanosecond => t.timestamp_nanos_opt(),
-    }
-}
-
-const UNIX_EPOCH_DAY: i32 = 719_163; // days from 0001-01-01 (CE day 1) to 1970-01-01
-
-/// Parses `YYYY-MM-DD` into days since 1970-01-01.
-pub(crate) fn parse_date(s: &str) -> Option<i32> {
-    use chrono::Datelike as _;
-    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    Some(d.num_days_from_ce() - UNIX_EPOCH_DAY)
-}
-
-/// Parses a decimal number (`-12.5`, `1e3`, `.25`) into an integer scaled by `10^scale`. With
-/// `round`, extra fraction digits are rounded half away from zero; without, they must be zeros.
-pub(crate) fn parse_decimal(
-    s: &str,
-    precision: u8,
-    scale: i8,
-    round: bool,
-) -> Result<i128, Misfit> {
-    let bad = || format!("{:?} is not a decimal number", s);
-    let t = s.trim();
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (mantissa, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().map_err(|_| bad())?),
-        None => (t, 0),
-    };
-    let (int, frac) = match mantissa.find('.') {
-        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
-        None => (mantissa, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
-        return Err(bad());
-    }
-    // digits as a whole number, and where the point is: value = digits * 10^-(point)
-    let mut digits: Vec<u8> = Vec::with_capacity(int.len() + frac.len());
-    for b in int.bytes().chain(frac.bytes()) {
-        if !b.is_ascii_digit() {
-            return Err(bad());
-        }
-        digits.push(b - b'0');
-    }
-    let point = frac.len() as i64 - exp as i64; // digits after the point
-    let scale = scale as i64;
-    // Keep the digits up to `scale` after the point.
-    let keep = digits.len() as i64 - (point - scale);
-    let too_big = || format!("{s} does not fit decimal128({precision}, {scale})");
-    let mut v: i128 = 0;
-    let mut round_up = false;
-    for (i, d) in digits.iter().enumerate() {
-        let i = i as i64;
-        if i < keep {
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(*d as i128))
-                .ok_or_else(too_big)?;
-        } else if i == keep {
-            if *d != 0 && !round {
-                return Err(format!("{s} has more than {scale} digits after the point"));
-            }
-            round_up = *d >= 5;
-        } else if *d != 0 && !round {
-            return Err(format!("{s} has more than {scale} digits after the point"));
-        }
-    }
-    // Digits missing up to the scale: multiply.
-    if keep > digits.len() as i64 {
-        let missing = (keep - digits.len() as i64) as u32;
-        v = 10i128
-            .checked_pow(missing)
-            .and_then(|m| v.checked_mul(m))
-            .ok_or_else(too_big)?;
-    }
-    if round_up {
-        v += 1;
-    }
-    if v >= 10i128.pow(precision as u32) {
-        return Err(too_big());
-    }
-    Ok(if neg { -v } else { v })
-}
 
 /// Values of a variable-width column (strings or bytes).
 #[derive(Debug)]
@@ -385,17 +266,6 @@ impl Members {
         Some(i)
     }
 
-    /// Reserves room for `rows` more rows in every column (the next batch of a busy part).
-    pub(crate) fn reserve(&mut self, rows: usize, like: &[usize]) {
-        for (c, bytes) in self
-            .columns
-            .iter_mut()
-            .zip(like.iter().chain(std::iter::repeat(&0)))
-        {
-            c.reserve(rows, *bytes);
-        }
-    }
-
     /// The member named `key`; `hint` is where it is expected (records usually name fields in
     /// schema order).
     #[inline]
@@ -416,30 +286,6 @@ impl Members {
         for c in &mut self.columns {
             c.truncate(len);
         }
-    }
-
-    pub(crate) fn memory(&self) -> usize {
-        self.columns.iter().map(Column::memory).sum()
-    }
-
-    /// Appends the bytes of values each leaf column holds, in Parquet's leaf order.
-    pub(crate) fn leaf_bytes(&self, out: &mut Vec<usize>) {
-        for c in &self.columns {
-            c.leaf_bytes(out);
-        }
-    }
-
-    /// Appends, per leaf column, the share of distinct values among its buffered values, or
-    /// `None` where not measured (nested and boolean leaves).
-    pub(crate) fn leaf_distinct(&self, out: &mut Vec<Option<f64>>) {
-        for c in &self.columns {
-            c.leaf_distinct(out);
-        }
-    }
-
-    /// Columns, nested ones included.
-    pub(crate) fn count_columns(&self) -> usize {
-        self.columns.iter().map(Column::count_columns).sum()
     }
 
     pub(crate) fn finish(&mut self) -> Result<Vec<ArrayRef>, ArrowError> {
@@ -515,111 +361,6 @@ impl Column {
             len: 0,
             data,
         })
-    }
-
-    fn leaf_distinct(&self, out: &mut Vec<Option<f64>>) {
-        match &self.data {
-            Data::List { item, .. } => item.leaf_distinct_nested(out),
-            Data::Struct { members, .. } => {
-                for c in &members.columns {
-                    c.leaf_distinct_nested(out);
-                }
-            }
-            Data::Bool(_) => out.push(None),
-            _ => out.push(Some(self.distinct_ratio())),
-        }
-    }
-
-    fn leaf_distinct_nested(&self, out: &mut Vec<Option<f64>>) {
-        match &self.data {
-            Data::List { item, .. } => item.leaf_distinct_nested(out),
-            Data::Struct { members, .. } => {
-                for c in &members.columns {
-                    c.leaf_distinct_nested(out);
-                }
-            }
-            _ => out.push(None),
-        }
-    }
-
-    /// Distinct values over values (nulls count as values), 0 for booleans and empty columns.
-    fn distinct_ratio(&self) -> f64 {
-        use std::hash::Hash;
-        // Counted exactly, in a set of the values with a fast hash (done for every column of
-        // every part's first batch).
-        fn ratio<T: Hash + Eq>(values: impl ExactSizeIterator<Item = T>) -> f64 {
-            let n = values.len();
-            if n == 0 {
-                return 0.0;
-            }
-            let mut seen = std::collections::HashSet::with_capacity_and_hasher(
-                n,
-                foldhash::fast::FixedState::default(),
-            );
-            for v in values {
-                seen.insert(v);
-            }
-            seen.len() as f64 / n as f64
-        }
-        fn bytes<O: OffsetSizeTrait>(b: &ByteValues<O>) -> f64 {
-            ratio(
-                b.offsets
-                    .windows(2)
-                    .map(|w| &b.data[w[0].as_usize()..w[1].as_usize()]),
-            )
-        }
-        match &self.data {
-            Data::Bool(_) | Data::List { .. } | Data::Struct { .. } => 0.0,
-            Data::I8(v) => ratio(v.iter()),
-            Data::I16(v) => ratio(v.iter()),
-            Data::I32(v) | Data::Date32(v) => ratio(v.iter()),
-            Data::I64(v) | Data::Timestamp { values: v, .. } => ratio(v.iter()),
-            Data::U8(v) => ratio(v.iter()),
-            Data::U16(v) => ratio(v.iter()),
-            Data::U32(v) => ratio(v.iter()),
-            Data::U64(v) => ratio(v.iter()),
-            Data::F32(v) => ratio(v.iter().map(|f| f.to_bits())),
-            Data::F64(v) => ratio(v.iter().map(|f| f.to_bits())),
-            Data::Decimal { values, .. } => ratio(values.iter()),
-            Data::Utf8(b) | Data::Binary(b) => bytes(b),
-            Data::LargeUtf8(b) | Data::LargeBinary(b) => bytes(b),
-        }
-    }
-
-    /// Reserves room for `rows` values (and `bytes` bytes of variable-width values).
-    fn reserve(&mut self, rows: usize, bytes: usize) {
-        match &mut self.data {
-            Data::I8(v) => v.reserve(rows),
-            Data::I16(v) => v.reserve(rows),
-            Data::I32(v) | Data::Date32(v) => v.reserve(rows),
-            Data::I64(v) | Data::Timestamp { values: v, .. } => v.reserve(rows),
-            Data::U8(v) => v.reserve(rows),
-            Data::U16(v) => v.reserve(rows),
-            Data::U32(v) => v.reserve(rows),
-            Data::U64(v) => v.reserve(rows),
-            Data::F32(v) => v.reserve(rows),
-            Data::F64(v) => v.reserve(rows),
-            Data::Decimal { values, .. } => values.reserve(rows),
-            Data::Utf8(b) | Data::Binary(b) => {
-                b.offsets.reserve(rows);
-                b.data.reserve(bytes);
-            }
-            Data::LargeUtf8(b) | Data::LargeBinary(b) => {
-                b.offsets.reserve(rows);
-                b.data.reserve(bytes);
-            }
-            // Nested and boolean columns grow as they go.
-            Data::Bool(_) | Data::List { .. } | Data::Struct { .. } => {}
-        }
-    }
-
-    /// Bytes of variable-width values (0 for other columns).
-    pub(crate) fn value_bytes(&self) -> usize {
-        match &self.data {
-            Data::Utf8(b) | Data::Binary(b) => b.data.len(),
-            Data::LargeUtf8(b) | Data::LargeBinary(b) => b.data.len(),
-            _ => 0,
-        }
     }
 
     /// An empty column of the same type.
@@ -733,30 +474,18 @@ impl Column {
 
     /// Appends a placeholder under a null parent: null where allowed, else a default value.
     pub(crate) fn push_filler(&mut self) {
-        match &mut self.data {
+        // Zero for numbers, an empty value for strings, bytes and lists.
+        match_values!(&mut self.data,
+            |v| v.push(Default::default()),
+            |b| b.offsets.push(*b.offsets.last().unwrap_or(&0)),
             Data::Bool(b) => b.append(false),
-            Data::I8(v) => v.push(0),
-            Data::I16(v) => v.push(0),
-            Data::I32(v) | Data::Date32(v) => v.push(0),
-            Data::I64(v) | Data::Timestamp { values: v, .. } => v.push(0),
-            Data::U8(v) => v.push(0),
-            Data::U16(v) => v.push(0),
-            Data::U32(v) => v.push(0),
-            Data::U64(v) => v.push(0),
-            Data::F32(v) => v.push(0.0),
-            Data::F64(v) => v.push(0.0),
-            Data::Utf8(b) | Data::Binary(b) => b.offsets.push(*b.offsets.last().unwrap_or(&0)),
-            Data::LargeUtf8(b) | Data::LargeBinary(b) => {
-                b.offsets.push(*b.offsets.last().unwrap_or(&0))
-            }
-            Data::Decimal { values, .. } => values.push(0),
             Data::List { offsets, .. } => offsets.push(*offsets.last().unwrap_or(&0)),
             Data::Struct { members, .. } => {
                 for c in &mut members.columns {
                     c.push_filler();
                 }
-            }
-        }
+            },
+        );
         if self.nullable {
             self.invalid();
         } else {
@@ -772,76 +501,16 @@ impl Column {
         if let Some(n) = &mut self.nulls {
             n.truncate(len);
         }
-        match &mut self.data {
+        match_values!(&mut self.data,
+            |v| v.truncate(len),
+            |b| b.truncate(len),
             Data::Bool(b) => b.truncate(len),
-            Data::I8(v) => v.truncate(len),
-            Data::I16(v) => v.truncate(len),
-            Data::I32(v) | Data::Date32(v) => v.truncate(len),
-            Data::I64(v) | Data::Timestamp { values: v, .. } => v.truncate(len),
-            Data::U8(v) => v.truncate(len),
-            Data::U16(v) => v.truncate(len),
-            Data::U32(v) => v.truncate(len),
-            Data::U64(v) => v.truncate(len),
-            Data::F32(v) => v.truncate(len),
-            Data::F64(v) => v.truncate(len),
-            Data::Utf8(b) | Data::Binary(b) => b.truncate(len),
-            Data::LargeUtf8(b) | Data::LargeBinary(b) => b.truncate(len),
-            Data::Decimal { values, .. } => values.truncate(len),
             Data::List { offsets, item, .. } => {
                 offsets.truncate(len + 1);
                 item.truncate(offsets[len] as usize);
-            }
+            },
             Data::Struct { members, .. } => members.truncate(len),
-        }
-    }
-
-    fn leaf_bytes(&self, out: &mut Vec<usize>) {
-        let n = self.len;
-        out.push(match &self.data {
-            Data::List { item, .. } => return item.leaf_bytes(out),
-            Data::Struct { members, .. } => return members.leaf_bytes(out),
-            Data::Bool(_) => n.div_ceil(8),
-            Data::I8(_) | Data::U8(_) => n,
-            Data::I16(_) | Data::U16(_) => n * 2,
-            Data::I32(_) | Data::U32(_) | Data::F32(_) | Data::Date32(_) => n * 4,
-            Data::I64(_) | Data::U64(_) | Data::F64(_) | Data::Timestamp { .. } => n * 8,
-            Data::Decimal { .. } => n * 16,
-            // Parquet's plain encoding: a 4-byte length before each value.
-            Data::Utf8(b) | Data::Binary(b) => b.data.len() + n * 4,
-            Data::LargeUtf8(b) | Data::LargeBinary(b) => b.data.len() + n * 4,
-        });
-    }
-
-    fn count_columns(&self) -> usize {
-        1 + match &self.data {
-            Data::List { item, .. } => item.count_columns(),
-            Data::Struct { members, .. } => members.count_columns(),
-            _ => 0,
-        }
-    }
-
-    /// Bytes allocated for this column's buffers.
-    pub(crate) fn memory(&self) -> usize {
-        let nulls = self.nulls.as_ref().map_or(0, |n| n.capacity() / 8);
-        nulls
-            + match &self.data {
-                Data::Bool(b) => b.capacity() / 8,
-                Data::I8(v) => v.capacity(),
-                Data::I16(v) => v.capacity() * 2,
-                Data::I32(v) | Data::Date32(v) => v.capacity() * 4,
-                Data::I64(v) | Data::Timestamp { values: v, .. } => v.capacity() * 8,
-                Data::U8(v) => v.capacity(),
-                Data::U16(v) => v.capacity() * 2,
-                Data::U32(v) => v.capacity() * 4,
-                Data::U64(v) => v.capacity() * 8,
-                Data::F32(v) => v.capacity() * 4,
-                Data::F64(v) => v.capacity() * 8,
-                Data::Utf8(b) | Data::Binary(b) => b.memory(),
-                Data::LargeUtf8(b) | Data::LargeBinary(b) => b.memory(),
-                Data::Decimal { values, .. } => values.capacity() * 16,
-                Data::List { offsets, item, .. } => offsets.capacity() * 4 + item.memory(),
-                Data::Struct { members, .. } => members.memory(),
-            }
+        );
     }
 
     /// Turns the buffered values into an Arrow array and starts an empty batch.
@@ -928,319 +597,11 @@ impl Column {
         };
         Ok(array)
     }
-
-    // --- Appending values. Each returns why the value does not fit, and appends nothing then.
-
-    pub(crate) fn put_bool(&mut self, v: bool) -> Result<(), Misfit> {
-        match &mut self.data {
-            Data::Bool(b) => b.append(v),
-            _ => return Err(self.expected(Got::Bool(v))),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    #[inline]
-    pub(crate) fn put_i64(&mut self, v: i64) -> Result<(), Misfit> {
-        if let Data::I64(x) | Data::Timestamp { values: x, .. } = &mut self.data {
-            x.push(v);
-            self.valid();
-            return Ok(());
-        }
-        self.put_i64_converted(v)
-    }
-
-    /// [`put_i64`](Self::put_i64) into a column of another type.
-    fn put_i64_converted(&mut self, v: i64) -> Result<(), Misfit> {
-        fn fit<T: TryFrom<i64>>(v: i64, col: &str) -> Result<T, Misfit> {
-            T::try_from(v).map_err(|_| format!("{v} is out of range for {col}"))
-        }
-        match &mut self.data {
-            Data::I64(x) => x.push(v),
-            Data::I32(x) => x.push(fit(v, "int32")?),
-            Data::I16(x) => x.push(fit(v, "int16")?),
-            Data::I8(x) => x.push(fit(v, "int8")?),
-            Data::U64(x) => x.push(fit(v, "uint64")?),
-            Data::U32(x) => x.push(fit(v, "uint32")?),
-            Data::U16(x) => x.push(fit(v, "uint16")?),
-            Data::U8(x) => x.push(fit(v, "uint8")?),
-            Data::F64(x) => x.push(v as f64),
-            Data::F32(x) => x.push(v as f32),
-            Data::Timestamp { values, .. } => values.push(v),
-            Data::Date32(x) => x.push(fit(v, "date32")?),
-            Data::Decimal {
-                precision,
-                scale,
-                values,
-            } => values.push(scale_int(v as i128, *precision, *scale)?),
-            _ => return Err(self.expected(Got::Int(v))),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    #[inline]
-    pub(crate) fn put_u64(&mut self, v: u64) -> Result<(), Misfit> {
-        if let Data::U64(x) = &mut self.data {
-            x.push(v);
-            self.valid();
-            return Ok(());
-        }
-        if let Ok(i) = i64::try_from(v) {
-            return self.put_i64(i);
-        }
-        match &mut self.data {
-            Data::U64(x) => x.push(v),
-            Data::F64(x) => x.push(v as f64),
-            Data::F32(x) => x.push(v as f32),
-            Data::Decimal {
-                precision,
-                scale,
-                values,
-            } => values.push(scale_int(v as i128, *precision, *scale)?),
-            Data::I64(_)
-            | Data::I32(_)
-            | Data::I16(_)
-            | Data::I8(_)
-            | Data::U32(_)
-            | Data::U16(_)
-            | Data::U8(_)
-            | Data::Timestamp { .. }
-            | Data::Date32(_) => {
-                return Err(format!("{v} is out of range for {}", self.type_name()))
-            }
-            _ => return Err(self.expected(Got::UInt(v))),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    pub(crate) fn put_i128(&mut self, v: i128) -> Result<(), Misfit> {
-        if let Ok(i) = i64::try_from(v) {
-            return self.put_i64(i);
-        }
-        if let Ok(u) = u64::try_from(v) {
-            return self.put_u64(u);
-        }
-        match &mut self.data {
-            Data::Decimal {
-                precision,
-                scale,
-                values,
-            } => values.push(scale_int(v, *precision, *scale)?),
-            Data::F64(x) => x.push(v as f64),
-            Data::F32(x) => x.push(v as f32),
-            Data::List { .. } | Data::Struct { .. } | Data::Bool(_) => {
-                return Err(self.expected(Got::Big(v)))
-            }
-            Data::Utf8(_) | Data::LargeUtf8(_) | Data::Binary(_) | Data::LargeBinary(_) => {
-                return Err(self.expected(Got::Big(v)))
-            }
-            _ => return Err(format!("{v} is out of range for {}", self.type_name())),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    pub(crate) fn put_f64(&mut self, v: f64) -> Result<(), Misfit> {
-        match &mut self.data {
-            Data::F64(x) => x.push(v),
-            Data::F32(x) => x.push(v as f32),
-            Data::Decimal {
-                precision,
-                scale,
-                values,
-            } => {
-                if !v.is_finite() {
-                    return Err(format!("{v} does not fit decimal128({precision}, {scale})"));
-                }
-                values.push(parse_decimal(&format!("{v}"), *precision, *scale, true)?)
-            }
-            _ => return Err(self.expected(Got::Float(v))),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    #[inline]
-    pub(crate) fn put_str(&mut self, s: &str) -> Result<(), Misfit> {
-        if let Data::Utf8(b) = &mut self.data {
-            b.push(s.as_bytes())?;
-            self.valid();
-            return Ok(());
-        }
-        self.put_str_converted(s)
-    }
-
-    /// [`put_str`](Self::put_str) into a column of another type.
-    fn put_str_converted(&mut self, s: &str) -> Result<(), Misfit> {
-        match &mut self.data {
-            Data::Utf8(b) => b.push(s.as_bytes())?,
-            Data::LargeUtf8(b) => b.push(s.as_bytes())?,
-            Data::Timestamp {
-                unit, zone, values, ..
-            } => match parse_timestamp(s, *unit, *zone) {
-                Some(t) => values.push(t),
-                None => return Err(self.expected(Got::Str(s))),
-            },
-            Data::Date32(x) => match parse_date(s) {
-                Some(d) => x.push(d),
-                None => return Err(self.expected(Got::Str(s))),
-            },
-            Data::Decimal {
-                precision,
-                scale,
-                values,
-            } => values.push(parse_decimal(s, *precision, *scale, false)?),
-            Data::Binary(b) => decode_base64(s, b)?,
-            Data::LargeBinary(b) => decode_base64(s, b)?,
-            _ => return Err(self.expected(Got::Str(s))),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    pub(crate) fn put_bytes(&mut self, v: &[u8]) -> Result<(), Misfit> {
-        match &mut self.data {
-            Data::Binary(b) => b.push(v)?,
-            Data::LargeBinary(b) => b.push(v)?,
-            _ => return Err(self.expected(Got::Bytes)),
-        }
-        self.valid();
-        Ok(())
-    }
-
-    /// For a byte sequence given element by element (a `Vec<u8>` through serde).
-    pub(crate) fn put_byte_in_progress(&mut self, v: u8) {
-        match &mut self.data {
-            Data::Binary(b) => b.data.push(v),
-            Data::LargeBinary(b) => b.data.push(v),
-            _ => {}
-        }
-    }
-
-    /// Ends a byte sequence given element by element.
-    pub(crate) fn close_bytes(&mut self) -> Result<(), Misfit> {
-        match &mut self.data {
-            Data::Binary(b) => b.close_value()?,
-            Data::LargeBinary(b) => b.close_value()?,
-            _ => {}
-        }
-        self.valid();
-        Ok(())
-    }
-
-    pub(crate) fn is_binary(&self) -> bool {
-        matches!(self.data, Data::Binary(_) | Data::LargeBinary(_))
-    }
-}
-
-fn scale_int(v: i128, precision: u8, scale: i8) -> Result<i128, Misfit> {
-    let scaled = 10i128
-        .checked_pow(scale as u32)
-        .and_then(|m| v.checked_mul(m))
-        .filter(|s| s.unsigned_abs() < 10u128.pow(precision as u32));
-    scaled.ok_or_else(|| format!("{v} does not fit decimal128({precision}, {scale})"))
-}
-
-fn decode_base64<O: OffsetSizeTrait>(s: &str, b: &mut ByteValues<O>) -> Result<(), Misfit> {
-    let start = b.data.len();
-    if base64::engine::general_purpose::STANDARD
-        .decode_vec(s, &mut b.data)
-        .is_err()
-    {
-        b.data.truncate(start);
-        return Err(format!("expected binary (base64), got {}", Got::Str(s)));
-    }
-    b.close_value()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimals() {
-        let ok = [
-            ("12.34", 10, 2, false, 1234),
-            ("-12.3", 10, 2, false, -1230),
-            ("+7", 5, 2, false, 700),
-            (".5", 5, 2, false, 50),
-            ("1.5e2", 10, 2, false, 15000),
-            ("125e-2", 10, 2, false, 125),
-            ("12.3400", 10, 2, false, 1234),
-            ("0.005", 10, 2, true, 1),
-            ("-0.004", 10, 2, true, 0),
-            ("2.675", 10, 2, true, 268),
-            ("99999999.99", 10, 2, false, 9_999_999_999),
-            ("12", 2, 0, false, 12),
-        ];
-        for (s, p, sc, round, want) in ok {
-            assert_eq!(parse_decimal(s, p, sc, round), Ok(want), "{s}");
-        }
-        let bad = [
-            ("12.345", 10, 2, "has more than 2 digits after the point"),
-            ("100000000.00", 10, 2, "does not fit decimal128(10, 2)"),
-            ("123", 2, 0, "does not fit"),
-            ("1.2.3", 10, 2, "is not a decimal number"),
-            ("", 10, 2, "is not a decimal number"),
-            ("abc", 10, 2, "is not a decimal number"),
-            ("1e99999999999", 10, 2, "is not a decimal number"),
-        ];
-        for (s, p, sc, want) in bad {
-            let e = parse_decimal(s, p, sc, false).unwrap_err();
-            assert!(e.contains(want), "{s}: {e}");
-        }
-        assert_eq!(scale_int(12, 10, 2), Ok(1200));
-        assert!(scale_int(10i128.pow(9), 10, 2).is_err());
-    }
-
-    #[test]
-    fn timestamps_and_dates() {
-        let ms = TimeUnit::Millisecond;
-        let base = 1_795_525_500_000; // 2026-11-24T13:05:00Z
-        let table: [(&str, Option<&str>, Option<i64>); 10] = [
-            ("2026-11-24T13:05:00Z", None, Some(base)),
-            ("2026-11-24T14:05:00+01:00", None, Some(base)),
-            ("2026-11-24 14:05:00+01:00", None, Some(base)),
-            ("2026-11-24T13:05:00.250Z", None, Some(base + 250)),
-            ("2026-11-24T13:05:00", None, Some(base)),
-            ("2026-11-24 14:05:00", Some("Europe/Paris"), Some(base)),
-            ("2026-11-24 15:05", Some("+02:00"), Some(base)),
-            ("2026-11-24", None, Some(base - (13 * 3600 + 5 * 60) * 1000)),
-            ("yesterday", None, None),
-            ("2026-13-01T00:00:00Z", None, None),
-        ];
-        for (s, zone, want) in table {
-            let zone = zone.map(|z| Zone::parse(z).unwrap());
-            assert_eq!(parse_timestamp(s, ms, zone), want, "{s}");
-        }
-        assert_eq!(
-            parse_timestamp("2026-11-24T13:05:00Z", TimeUnit::Nanosecond, None),
-            Some(base * 1_000_000)
-        );
-        assert_eq!(
-            parse_timestamp("2500-01-01T00:00:00Z", TimeUnit::Nanosecond, None),
-            None
-        );
-        assert_eq!(parse_date("1970-01-02"), Some(1));
-        assert_eq!(parse_date("1969-12-31"), Some(-1));
-        assert_eq!(parse_date("2026-11-24"), Some(20_781));
-        assert_eq!(parse_date("24/11/2026"), None);
-        for z in [
-            "UTC",
-            "utc",
-            "+02:00",
-            "-0530",
-            "Europe/Paris",
-            "Asia/Tokyo",
-        ] {
-            assert!(Zone::parse(z).is_ok(), "{z}");
-        }
-        for z in ["Mars/Olympus", "+25:00", "+2", ""] {
-            assert!(Zone::parse(z).is_err(), "{z}");
-        }
-    }
 
     #[test]
     fn truncate_cuts_nested_columns_back() {

@@ -11,10 +11,10 @@
 //!   row group or the file is a job like a batch, after the batches in flight, and the pipeline
 //!   waits for it. Bytes produced are moved to an output buffer the pipeline takes. Encoded
 //!   batches are dropped by the pipeline, which allocated them.
-//! * An encoding error (or panic) is kept and returned by the part's next call that hands over a
-//!   batch, flushes or finishes; the batches after it are dropped.
+//! * An encoding error (or panic) is kept and returned, as [`Error::Format`] naming the part's
+//!   bucket, by the part's next call that hands over a batch, flushes or finishes; the batches
+//!   after it are dropped.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +25,8 @@ use parquet::arrow::ArrowWriter;
 
 use sink_core::Error;
 
-use crate::writer::{parquet_error, reserve_for_row_group, Plan};
+use crate::error::{format_error, WriteFailure};
+use crate::plan::{reserve_for_row_group, Plan};
 
 /// Batches a part may have handed over and not yet encoded (one encoding, one waiting).
 pub(crate) const IN_FLIGHT: usize = 2;
@@ -92,7 +93,8 @@ struct State {
     rows_encoded: u64,
     view: View,
     out: Vec<u8>,
-    error: Option<String>,
+    /// The first failure, returned by every later call (hence shared).
+    error: Option<Arc<WriteFailure>>,
     /// The part was dropped: nothing more to encode.
     cancelled: bool,
 }
@@ -100,6 +102,8 @@ struct State {
 /// A part's side of background encoding.
 pub(crate) struct Part {
     plan: Arc<Plan>,
+    /// The part's bucket directory, for errors (none for a writer used without a sink).
+    location: Option<Arc<str>>,
     state: Mutex<State>,
     /// Signalled when a batch is encoded or the part goes idle.
     done: Condvar,
@@ -110,13 +114,18 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    pub(crate) fn new(plan: Arc<Plan>, writer: ArrowWriter<Vec<u8>>) -> Arc<Part> {
+    pub(crate) fn new(
+        plan: Arc<Plan>,
+        writer: ArrowWriter<Vec<u8>>,
+        location: Option<Arc<str>>,
+    ) -> Arc<Part> {
         let view = View {
             snapshot: Snapshot::of(&writer, 0),
             ..View::default()
         };
         Arc::new(Part {
             plan,
+            location,
             state: Mutex::new(State {
                 writer: Some(writer),
                 queue: VecDeque::with_capacity(IN_FLIGHT),
@@ -137,6 +146,11 @@ impl Part {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kept failure as the sink's error.
+    fn kept(&self, e: &Arc<WriteFailure>) -> Error {
+        format_error(self.location.as_deref(), Arc::clone(e))
     }
 
     /// Hands a batch to the encoders, after waiting for room; fails with an earlier batch's error.
@@ -165,7 +179,7 @@ impl Part {
         }
         let spent = take_spent(&mut s);
         if let Some(e) = &s.error {
-            return Err(Error::Internal(e.clone()));
+            return Err(self.kept(e));
         }
         if let Job::Batch(batch, memory) = &job {
             s.view.in_flight_rows += batch.num_rows();
@@ -193,7 +207,7 @@ impl Part {
         let spent = take_spent(&mut s);
         self.generation.fetch_add(1, Ordering::Release);
         let res = match &s.error {
-            Some(e) => Err(Error::Internal(e.clone())),
+            Some(e) => Err(self.kept(e)),
             None => Ok(()),
         };
         drop(s);
@@ -222,13 +236,13 @@ impl Part {
     }
 
     /// The current view, if it changed since generation `seen` (which it updates).
-    pub(crate) fn view_if_changed(&self, seen: &Cell<u64>) -> Option<View> {
+    pub(crate) fn view_if_changed(&self, seen: &AtomicU64) -> Option<View> {
         let g = self.generation.load(Ordering::Acquire);
-        if g == seen.get() {
+        if g == seen.load(Ordering::Relaxed) {
             return None;
         }
         let s = self.lock();
-        seen.set(self.generation.load(Ordering::Acquire));
+        seen.store(self.generation.load(Ordering::Acquire), Ordering::Relaxed);
         Some(s.view)
     }
 
@@ -258,7 +272,7 @@ impl Part {
             match s.writer.take() {
                 Some(w) => (w, job),
                 None => {
-                    s.error = Some(parquet_error("write", "the file is finished").to_string());
+                    s.error = Some(Arc::new(WriteFailure::new("write", "the file is finished")));
                     self.go_idle(&mut s);
                     return false;
                 }
@@ -303,15 +317,17 @@ impl Part {
                 }
                 self.has_output.store(!s.out.is_empty(), Ordering::Release);
             }
-            Ok(Err(e)) => s.error = Some(e.to_string()),
+            Ok(Err(e)) => s.error = Some(Arc::new(e)),
             Err(panic) => {
                 let why = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "panic".into());
-                s.error =
-                    Some(parquet_error("write", format!("encoder panicked: {why}")).to_string());
+                s.error = Some(Arc::new(WriteFailure::new(
+                    "write",
+                    format!("encoder panicked: {why}"),
+                )));
             }
         }
         // The batch's memory counts until the pipeline drops it.
@@ -356,26 +372,26 @@ fn run_job(
     mut w: ArrowWriter<Vec<u8>>,
     job: &Job,
     finished: &mut Option<Vec<u8>>,
-) -> Result<Option<ArrowWriter<Vec<u8>>>, Error> {
+) -> Result<Option<ArrowWriter<Vec<u8>>>, WriteFailure> {
     let groups = w.flushed_row_groups().len();
     match job {
         Job::Batch(batch, _) => {
             if w.in_progress_rows() + batch.num_rows() >= plan.max_row_group_size {
                 reserve_for_row_group(&mut w);
             }
-            w.write(batch).map_err(|e| parquet_error("write", e))?;
+            w.write(batch).map_err(|e| WriteFailure::new("write", e))?;
             // A row group may have closed: move its bytes out of the writer's buffer.
-            w.sync().map_err(|e| parquet_error("write", e))?;
+            w.sync().map_err(|e| WriteFailure::new("write", e))?;
         }
         Job::Flush => {
             reserve_for_row_group(&mut w);
-            w.flush().map_err(|e| parquet_error("flush", e))?;
-            w.sync().map_err(|e| parquet_error("flush", e))?;
+            w.flush().map_err(|e| WriteFailure::new("flush", e))?;
+            w.sync().map_err(|e| WriteFailure::new("flush", e))?;
         }
         Job::Finish => {
-            w.flush().map_err(|e| parquet_error("finish", e))?;
+            w.flush().map_err(|e| WriteFailure::new("finish", e))?;
             plan.note_row_groups(&w.flushed_row_groups()[groups..]);
-            *finished = Some(w.into_inner().map_err(|e| parquet_error("finish", e))?);
+            *finished = Some(w.into_inner().map_err(|e| WriteFailure::new("finish", e))?);
             return Ok(None);
         }
     }
@@ -463,6 +479,42 @@ impl Pool {
             if part.run_next() {
                 self.schedule(part);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use sink_core::ErrorKind;
+
+    use crate::options::ParquetOptions;
+
+    #[test]
+    fn a_kept_failure_is_a_format_error_naming_the_bucket_and_comes_back() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let plan = Arc::new(Plan::new(schema, &ParquetOptions::default()).unwrap());
+        let (w, _) = plan.open_writer(&[]).unwrap();
+        let part = Part::new(Arc::clone(&plan), w, Some("country=DE/".into()));
+        part.finish().unwrap();
+        assert!(
+            part.take_output(&mut Vec::new()),
+            "the finished file's bytes"
+        );
+        // A batch after the end fails on the encoder thread; the failure is kept.
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let batch = RecordBatch::try_new(Arc::clone(&plan.schema), vec![values]).unwrap();
+        part.submit(batch).unwrap();
+        let want = "Parquet writer at country=DE/: write: the file is finished";
+        for e in [part.wait_idle().unwrap_err(), part.flush().unwrap_err()] {
+            assert!(
+                matches!(&e, Error::Format { format: "Parquet", path: Some(p), .. } if p == "country=DE/"),
+                "{e:?}"
+            );
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.kind(), ErrorKind::Internal);
         }
     }
 }

@@ -148,12 +148,32 @@
 //! part that has not opened its Parquet writer yet and holds less than that writer would cost is
 //! rolled rather than flushed.
 //!
+//! # Errors
+//!
+//! A record that does not fit is a bad record (above). A failure of parquet's writer itself, kept
+//! by an encoder thread or met while opening or finishing a file, is
+//! [`Error::Format`](sink_core::Error::Format) with the format `"Parquet"`, what was being done
+//! (`write: ...`) and the part's bucket directory (`country=DE/`), or no path for a writer made
+//! with [`ParquetWriterFactory::writer`], which does not know where its bytes go.
+//!
+//! # Code layout
+//!
+//! `writer.rs` has the factory and the writer; `plan.rs` what a factory prepares once for its
+//! writers (schemas, properties, the empty buffers, what the writers learn) and the memory model's
+//! figures; `encode.rs` the encoder threads; `ser.rs`, `ser/members.rs` and `ser/value.rs` the serde
+//! serializers that append a record; `columns.rs` the column buffers, with `columns/put.rs`
+//! (appending a value), `columns/parse.rs` (values given as text) and `columns/stats.rs` (what the
+//! writer measures); `schema.rs` and `options.rs` the job file's tables; `error.rs` the writer's
+//! failures.
+//!
 //! [`BulkWriter::buffered_bytes`]: sink_core::sink::BulkWriter::buffered_bytes
 #![warn(missing_docs)]
 
 mod columns;
 mod encode;
+mod error;
 mod options;
+mod plan;
 mod schema;
 mod ser;
 #[cfg(any(test, feature = "testing"))]

@@ -1,18 +1,12 @@
 //! The bulk writer: records -> column buffers -> record batches -> parquet's `ArrowWriter`, which
 //! writes into a `Vec<u8>` that the sink drains.
 
-use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
-use arrow_schema::{Schema, SchemaRef};
-use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
-use parquet::basic::{Compression as ParquetCompression, Encoding, PageType};
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::SchemaDescriptor;
+use arrow_schema::SchemaRef;
 use serde::Serialize;
 use sink_core::fs::RelPath;
 use sink_core::sink::{BulkWriter, BulkWriterFactory, WriteError};
@@ -20,283 +14,25 @@ use sink_core::Error;
 
 use crate::columns::Members;
 use crate::encode::{Part, View};
-use crate::options::{ParquetOptions, UnknownFields};
-use crate::schema::{check_supported, SchemaConfig};
+use crate::error::{format_error, WriteFailure};
+use crate::options::ParquetOptions;
+use crate::plan::{
+    estimate_cardinality, zstd_cctx_memory, Plan, FOOTER_COLUMN_CHUNK_BYTES, MIN_DISTINCT_SAMPLE,
+    MOSTLY_DISTINCT, ROW_GROUP_COLUMN_MEMORY, WRITER_BASE_MEMORY, WRITER_COLUMN_MEMORY,
+    ZSTD_DCTX_MEMORY,
+};
+use crate::schema::SchemaConfig;
 use crate::ser::{append_record, Rules};
 
 /// The file suffix.
 pub const PARQUET_SUFFIX: &str = ".parquet";
 
-// What a writer holds besides its buffers' contents, measured with a counting allocator
-// (`tests/accounting.rs` checks the sum against real allocations).
-/// The column buffers' own structures, per column (nested ones included).
-const ROWS_COLUMN_MEMORY: usize = 160;
-/// An open Parquet writer between row groups, besides what parquet reports: its 8 KiB output
-/// buffer, the schema, the properties.
-const WRITER_BASE_MEMORY: usize = 10 * 1024;
-/// The same, per leaf column.
-const WRITER_COLUMN_MEMORY: usize = 512;
-/// The number of equally likely values that `n` draws would show `d` distinct of:
-/// `d = k (1 - e^(-n/k))`, solved by bisection; infinite when all are distinct.
-fn estimate_cardinality(n: f64, d: f64) -> f64 {
-    if d >= n - 0.5 {
-        return f64::INFINITY;
-    }
-    let (mut lo, mut hi) = (d.max(1.0), 1e12);
-    for _ in 0..100 {
-        let mid = (lo * hi).sqrt();
-        if mid * (1.0 - (-n / mid).exp()) < d {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    hi
-}
-
-/// Rows a part's first batch needs to judge whether a column's values are mostly distinct.
-const MIN_DISTINCT_SAMPLE: usize = 1024;
-/// Share of distinct values in the first batch above which a column gets no dictionary: ids and
-/// timestamps (1.0), or values drawn from a million (0.996 of 8192), not a hundred thousand
-/// (0.96), whose dictionary fits and pays.
-const MOSTLY_DISTINCT: f64 = 0.99;
-
-/// A zstd decompression context, which parquet makes for every column of an open row group
-/// (though a writer never decompresses).
-const ZSTD_DCTX_MEMORY: usize = 96_000;
-
-/// A zstd compression context's memory in KiB (zstd 1.5.7, one-shot compression as parquet does
-/// it), by level (1 to 22) and the size of the pages compressed (up to 64 KiB, 256 KiB, 1 MiB,
-/// 4 MiB). Parquet keeps one per column of an open row group once a page is compressed: at the
-/// default level 3 and 1 MiB pages, 1.2 MiB per column.
-const ZSTD_CCTX_KIB: [[u32; 4]; 22] = [
-    [292, 564, 564, 564],
-    [388, 628, 756, 756],
-    [644, 1012, 1268, 1268],
-    [1028, 1140, 2548, 2548],
-    [900, 1780, 3060, 3060],
-    [900, 3060, 3060, 3060],
-    [900, 3060, 5620, 5620],
-    [900, 3060, 5620, 5620],
-    [900, 3060, 10740, 10740],
-    [900, 3060, 10740, 20980],
-    [1284, 3572, 10740, 20980],
-    [1284, 4596, 10740, 41460],
-    [1430, 3718, 16884, 33268],
-    [1745, 4347, 16884, 49652],
-    [1745, 4347, 16884, 66036],
-    [1745, 5371, 17030, 33416],
-    [1745, 5371, 17030, 49800],
-    [1745, 5371, 17659, 50428],
-    [1745, 5371, 17659, 50428],
-    [1745, 5371, 17659, 66812],
-    [1745, 5371, 17659, 66812],
-    [1745, 5371, 17659, 66812],
-];
-
-/// Memory of a zstd compression context that compressed pages of up to `page` bytes.
-fn zstd_cctx_memory(level: i32, page: usize) -> usize {
-    let level = level.clamp(1, 22) as usize;
-    let bucket = if page <= 64 * 1024 {
-        0
-    } else if page <= 256 * 1024 {
-        1
-    } else if page <= 1024 * 1024 {
-        2
-    } else {
-        3
-    };
-    ZSTD_CCTX_KIB[level - 1][bucket] as usize * 1024
-}
-
-/// Footer bytes per row group and leaf column (chunk metadata, statistics, page index), an upper
-/// estimate for the size-based rolling.
-const FOOTER_COLUMN_CHUNK_BYTES: usize = 160;
-/// Footer metadata kept per written row group and leaf column (chunk metadata, statistics, page
-/// index) until the file is finished.
-const ROW_GROUP_COLUMN_MEMORY: usize = 1024;
-
-/// Everything a factory prepares once and its writers share.
-pub(crate) struct Plan {
-    schema: SchemaRef,
-    props: WriterProperties,
-    descr: SchemaDescriptor,
-    batch_size: usize,
-    pub(crate) max_row_group_size: usize,
-    unknown: UnknownFields,
-    drop: Vec<String>,
-    /// Leaf columns of the file schema.
-    leaves: usize,
-    /// Memory of an empty set of column buffers.
-    rows_fixed: usize,
-    /// Empty column buffers, copied for every writer.
-    template: Members,
-    /// Encoded bytes per row seen so far by any writer, in thousandths (0: none seen yet).
-    pub(crate) bytes_per_row_milli: AtomicU64,
-    /// Footer bytes besides the row groups' metadata: schema, Arrow schema, key/value pairs.
-    footer_base: usize,
-    /// The zstd level, if zstd compresses (its contexts are the one codec memory that lasts).
-    zstd_level: Option<i32>,
-    /// Rows and bytes (per column) at which parquet closes a page.
-    page_rows: usize,
-    page_bytes: usize,
-    dictionary: bool,
-    /// Memory left by a dictionary that fell back, in tenths of its limit.
-    fallback_tenths: usize,
-    /// Per leaf column, with `adaptive_dictionary`: its dictionary overflowed in a row group.
-    overflowed: Vec<std::sync::atomic::AtomicBool>,
-    /// The properties with some columns' dictionaries off, by which.
-    props_cache: std::sync::Mutex<std::collections::HashMap<Vec<bool>, WriterProperties>>,
-}
-
-impl Plan {
-    fn new(schema: SchemaRef, options: &ParquetOptions) -> Result<Plan, Error> {
-        check_supported(&schema)?;
-        let mut fields = Vec::with_capacity(schema.fields().len());
-        for f in schema.fields() {
-            if !options.drop_columns.iter().any(|d| d == f.name()) {
-                fields.push(f.clone());
-            }
-        }
-        if fields.is_empty() {
-            return Err(Error::config(
-                "sink.parquet.drop_columns",
-                "drops every column of the schema",
-            ));
-        }
-        let file_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-        let mut props = options.writer_properties(&file_schema)?;
-        // Done once here rather than by every ArrowWriter: the Parquet schema and the encoded Arrow
-        // schema in the footer (which keeps types Parquet lacks, such as a timestamp's zone).
-        let descr = ArrowSchemaConverter::new()
-            .with_coerce_types(props.coerce_types())
-            .convert(&file_schema)
-            .map_err(|e| Error::config("sink.schema", e.to_string()))?;
-        add_encoded_arrow_schema_to_metadata(&file_schema, &mut props);
-        let footer_base = 512
-            + descr.num_columns() * 64
-            + props.key_value_metadata().map_or(0, |kv| {
-                kv.iter()
-                    .map(|e| e.key.len() + e.value.as_ref().map_or(0, String::len))
-                    .sum()
-            });
-        // Make sure the columns can be built before any record arrives.
-        let template = Members::new(file_schema.fields(), "")
-            .map_err(|e| Error::config("sink.schema", e.to_string()))?;
-        Ok(Plan {
-            rows_fixed: template.count_columns() * ROWS_COLUMN_MEMORY,
-            template,
-            bytes_per_row_milli: AtomicU64::new(0),
-            footer_base,
-            zstd_level: match options.parquet_compression()? {
-                ParquetCompression::ZSTD(l) => Some(l.compression_level()),
-                _ => None,
-            },
-            page_rows: props.data_page_row_count_limit(),
-            page_bytes: options.data_page_size,
-            dictionary: options.dictionary,
-            overflowed: if options.dictionary && options.adaptive_dictionary {
-                (0..descr.num_columns())
-                    .map(|_| std::sync::atomic::AtomicBool::new(false))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            props_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
-            fallback_tenths: match options.compression {
-                crate::options::Compression::Gzip => 8,
-                _ => 16,
-            },
-            leaves: descr.num_columns(),
-            schema: file_schema,
-            props,
-            descr,
-            batch_size: options.batch_size,
-            max_row_group_size: options.max_row_group_size,
-            unknown: options.unknown_fields,
-            drop: options.drop_columns.clone(),
-        })
-    }
-
-    /// The properties of a new file: the configured ones, with dictionaries off for the columns
-    /// whose dictionary overflowed in an earlier row group.
-    fn file_props(&self, distinct: &[bool]) -> (WriterProperties, Vec<bool>) {
-        let off: Vec<bool> = self
-            .overflowed
-            .iter()
-            .enumerate()
-            .map(|(i, o)| o.load(Ordering::Relaxed) || distinct.get(i).copied().unwrap_or(false))
-            .collect();
-        if !off.iter().any(|o| *o) {
-            return (self.props.clone(), off);
-        }
-        let mut cache = self.props_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(props) = cache.get(&off) {
-            return (props.clone(), off);
-        }
-        let mut b = self.props.clone().into_builder();
-        for (i, o) in off.iter().enumerate() {
-            if *o {
-                b = b.set_column_dictionary_enabled(self.descr.column(i).path().clone(), false);
-            }
-        }
-        let props = b.build();
-        cache.insert(off.clone(), props.clone());
-        (props, off)
-    }
-
-    /// Learns from closed row groups which columns' dictionaries overflowed (fell back to plain
-    /// pages): their values are mostly distinct, so later files write them without one.
-    pub(crate) fn note_row_groups(&self, groups: &[parquet::file::metadata::RowGroupMetaData]) {
-        if self.overflowed.is_empty() {
-            return;
-        }
-        for g in groups {
-            for (i, c) in g.columns().iter().enumerate() {
-                let plain_data = c.page_encoding_stats().is_some_and(|stats| {
-                    stats.iter().any(|s| {
-                        matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
-                            && s.encoding == Encoding::PLAIN
-                    })
-                });
-                if plain_data && c.dictionary_page_offset().is_some() {
-                    if let Some(o) = self.overflowed.get(i) {
-                        o.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-    }
-
-    fn open_writer(&self, distinct: &[bool]) -> Result<(ArrowWriter<Vec<u8>>, Vec<bool>), Error> {
-        let (props, off) = self.file_props(distinct);
-        let options = ArrowWriterOptions::new()
-            .with_properties(props)
-            .with_parquet_schema(self.descr.clone())
-            .with_skip_arrow_metadata(true);
-        let w = ArrowWriter::try_new_with_options(Vec::new(), self.schema.clone(), options)
-            .map_err(|e| parquet_error("open", e))?;
-        Ok((w, off))
-    }
-}
-
-/// Makes room in the output for the row group about to close, so that the bytes are written
-/// once into a buffer of the right size: growing it by doubling would hold up to three times the
-/// row group at once while its pages are still in memory.
-pub(crate) fn reserve_for_row_group(w: &mut ArrowWriter<Vec<u8>>) {
-    let need = w.in_progress_size() + w.in_progress_size() / 16 + 4096;
-    w.inner_mut().reserve(need);
-}
-
-pub(crate) fn parquet_error(op: &str, e: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("parquet writer ({op}): {e}"))
-}
-
 /// Makes a [`ParquetWriter`] for every part file: the Parquet bulk format of a
 /// [`FileSink`](sink_core::sink::FileSink), with the suffix `.parquet`.
 ///
 /// Records are any `T: Serialize` (a struct, a map, a `serde_json::Value`) checked against an
-/// Arrow schema, given as an Arrow [`Schema`] or as a [`SchemaConfig`] from a job file.
+/// Arrow schema, given as an Arrow [`Schema`](arrow_schema::Schema) or as a [`SchemaConfig`]
+/// from a job file.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -379,17 +115,24 @@ impl<T: Serialize + Send + 'static> ParquetWriterFactory<T> {
 
     /// A writer of one file, for use without a sink: add records, take the bytes.
     pub fn writer(&self) -> ParquetWriter<T> {
+        self.writer_at(None)
+    }
+
+    /// A writer whose errors name `location` (its part's bucket directory).
+    fn writer_at(&self, location: Option<Arc<str>>) -> ParquetWriter<T> {
         ParquetWriter {
             plan: Arc::clone(&self.plan),
             rows: self.plan.template.empty_like(),
             len: 0,
             key: String::new(),
+            location,
             writer: None,
-            view: Cell::new(View::default()),
-            seen: Cell::new(0),
+            view: Mutex::new(View::default()),
+            seen: AtomicU64::new(0),
             rows_memory: self.plan.rows_fixed,
-            writer_memory: Cell::new(0),
-            pending_base: Cell::new(self.plan.footer_base),
+            writer_memory: AtomicUsize::new(0),
+            pending_base: AtomicUsize::new(self.plan.footer_base),
+            file_bytes_per_row_milli: AtomicU64::new(0),
             value_sizes: Vec::new(),
             dictionary_off: Vec::new(),
             cardinality: Vec::new(),
@@ -406,8 +149,9 @@ impl ParquetWriterFactory<serde_json::Value> {
 }
 
 impl<T: Serialize + Send + 'static> BulkWriterFactory<T> for ParquetWriterFactory<T> {
-    fn create(&self, _bucket: &RelPath) -> sink_core::Result<Box<dyn BulkWriter<T>>> {
-        Ok(Box::new(self.writer()))
+    fn create(&self, bucket: &RelPath) -> sink_core::Result<Box<dyn BulkWriter<T>>> {
+        let location = sink_core::error::bucket_dir(bucket);
+        Ok(Box::new(self.writer_at(Some(location.into()))))
     }
 
     fn suffix(&self) -> &str {
@@ -421,21 +165,35 @@ impl<T: Serialize + Send + 'static> BulkWriterFactory<T> for ParquetWriterFactor
 ///
 /// The Parquet writer itself is opened with the first batch (or flush), so a part that holds a few
 /// rows costs only those rows.
+///
+/// A `ParquetWriter` is `Send` and `Sync`: the figures the sink reads through `&self` while the
+/// encoder threads work are atomics, and the view they come from sits behind a mutex that is
+/// taken only when the encoders changed something.
 pub struct ParquetWriter<T> {
     plan: Arc<Plan>,
     rows: Members,
     len: usize,
     key: String,
+    /// Where the part is, for errors: its bucket's directory (a bulk writer is not told its file
+    /// name); none for a writer used without a sink.
+    location: Option<Arc<str>>,
     /// The open Parquet writer, encoding in the background.
     writer: Option<Arc<Part>>,
-    /// The background state as last seen, and its generation.
-    /// (Read when the sink asks for the memory or size: the encoders change them at any time.)
-    view: Cell<View>,
-    seen: Cell<u64>,
+    /// The background state as last seen, and its generation. Read when the sink asks for the
+    /// memory or size, through `&self`, while the encoders change the state at any time: `seen`
+    /// is compared first (an atomic load, as the part's own generation), and only a changed state
+    /// is copied in under the lock.
+    view: Mutex<View>,
+    seen: AtomicU64,
     rows_memory: usize,
-    writer_memory: Cell<usize>,
+    /// The figures derived from `view` that the sink reads, atomics for `&self`. Relaxed loads and
+    /// stores compile to plain ones: a writer is used by one task at a time, so at worst two
+    /// concurrent readers would mix figures of two consecutive views, both estimates.
+    writer_memory: AtomicUsize,
     /// The file's pending size without the rows buffered (rows in flight included).
-    pending_base: Cell<usize>,
+    pending_base: AtomicUsize,
+    /// This file's encoded bytes per row as of `view`, in thousandths (0: none encoded yet).
+    file_bytes_per_row_milli: AtomicU64,
     /// Per leaf column: its dictionary is off in this file (it overflowed in an earlier one).
     dictionary_off: Vec<bool>,
     /// Per leaf column: distinct values it draws from, estimated from the first batch (infinite
@@ -453,13 +211,13 @@ impl<T: Serialize> std::fmt::Debug for ParquetWriter<T> {
             .field("open", &self.writer.is_some())
             .field("memory", &{
                 self.refresh();
-                self.rows_memory + self.writer_memory.get()
+                self.rows_memory + self.writer_memory.load(Ordering::Relaxed)
             })
-            .field("background", &self.view.get())
+            .field("background", &self.view())
             .field(
                 "uncounted_by_parquet",
                 &self.hidden_memory(
-                    self.view.get().snapshot.in_progress_rows + self.view.get().in_flight_rows,
+                    self.view().snapshot.in_progress_rows + self.view().in_flight_rows,
                 ),
             )
             .field("dictionary_off", &self.dictionary_off)
@@ -541,7 +299,7 @@ impl<T: Serialize> ParquetWriter<T> {
         let arrays = self
             .rows
             .finish()
-            .map_err(|e| parquet_error("build batch", e))?;
+            .map_err(|e| self.fail(WriteFailure::new("build batch", e)))?;
         if full {
             self.rows.reserve(self.plan.batch_size, &bytes);
         }
@@ -550,11 +308,11 @@ impl<T: Serialize> ParquetWriter<T> {
             arrays,
             &RecordBatchOptions::new().with_row_count(Some(self.len)),
         )
-        .map_err(|e| parquet_error("build batch", e))?;
+        .map_err(|e| self.fail(WriteFailure::new("build batch", e)))?;
         self.len = 0;
         if self.writer.is_none() {
-            let (w, off) = self.plan.open_writer(&distinct)?;
-            self.writer = Some(Part::new(Arc::clone(&self.plan), w));
+            let (w, off) = self.plan.open_writer(&distinct).map_err(|e| self.fail(e))?;
+            self.writer = Some(Part::new(Arc::clone(&self.plan), w, self.location.clone()));
             self.dictionary_off = off;
         }
         // Encoded by the pool's threads, in order; waits while the part has enough in flight.
@@ -629,12 +387,22 @@ impl<T: Serialize> ParquetWriter<T> {
         total
     }
 
+    /// A failure as the sink's error, naming the part's bucket.
+    fn fail(&self, failure: WriteFailure) -> Error {
+        format_error(self.location.as_deref(), failure)
+    }
+
     /// Encoded bytes per row: this file's so far, or other files' before it has any.
     fn bytes_per_row_milli(&self) -> u64 {
-        match self.view.get().snapshot.bytes_per_row_milli {
+        match self.file_bytes_per_row_milli.load(Ordering::Relaxed) {
             0 => self.plan.bytes_per_row_milli.load(Ordering::Relaxed),
             b => b,
         }
+    }
+
+    /// The background state as last seen.
+    fn view(&self) -> View {
+        *self.view.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reads the background state if it changed.
@@ -643,25 +411,27 @@ impl<T: Serialize> ParquetWriter<T> {
             return;
         };
         if let Some(view) = part.view_if_changed(&self.seen) {
-            self.view.set(view);
-            self.update_writer_memory();
+            *self.view.lock().unwrap_or_else(|e| e.into_inner()) = view;
+            self.update_writer_memory(&view);
         }
     }
 
     fn update_memory(&mut self) {
         self.rows_memory = self.plan.rows_fixed + self.rows.memory();
         self.refresh();
-        self.update_writer_memory();
+        let view = *self.view.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.update_writer_memory(&view);
     }
 
-    /// The writer's memory and pending bytes from the background state as last seen. Batches in
-    /// flight count with their arrays and with what they will add to the row group (at the bytes
-    /// per row seen so far), and the row group's hidden memory with their rows.
-    fn update_writer_memory(&self) {
+    /// The writer's memory and pending bytes from the background state `v` (as last seen).
+    /// Batches in flight count with their arrays and with what they will add to the row group (at
+    /// the bytes per row seen so far), and the row group's hidden memory with their rows.
+    fn update_writer_memory(&self, v: &View) {
+        self.file_bytes_per_row_milli
+            .store(v.snapshot.bytes_per_row_milli, Ordering::Relaxed);
         let (memory, pending) = match &self.writer {
             None => (0, 0),
             Some(_) => {
-                let v = &self.view.get();
                 let s = &v.snapshot;
                 let groups = s.groups;
                 let coming = (v.in_flight_rows as u64 * self.bytes_per_row_milli() / 1000) as usize;
@@ -688,8 +458,9 @@ impl<T: Serialize> ParquetWriter<T> {
                 (memory, pending)
             }
         };
-        self.writer_memory.set(memory);
-        self.pending_base.set(self.plan.footer_base + pending);
+        self.writer_memory.store(memory, Ordering::Relaxed);
+        self.pending_base
+            .store(self.plan.footer_base + pending, Ordering::Relaxed);
     }
 }
 
@@ -715,7 +486,7 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
 
     fn buffered_bytes(&self) -> usize {
         self.refresh();
-        self.rows_memory + self.writer_memory.get()
+        self.rows_memory + self.writer_memory.load(Ordering::Relaxed)
     }
 
     /// The open row group as parquet estimates it encoded, the rows not yet encoded at the bytes
@@ -726,7 +497,7 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
             0 => self.rows_memory - self.plan.rows_fixed,
             milli => (self.len as u64 * milli / 1000) as usize,
         };
-        self.pending_base.get() + rows
+        self.pending_base.load(Ordering::Relaxed) + rows
     }
 
     /// Closes a row group with the buffered rows, unless the part has no Parquet writer yet and its
@@ -759,12 +530,15 @@ impl<T: Serialize + Send + 'static> BulkWriter<T> for ParquetWriter<T> {
                 part.take_output(out);
                 return Ok(());
             }
-            None => self.plan.open_writer(&[])?.0,
+            None => self.plan.open_writer(&[]).map_err(|e| self.fail(e))?.0,
         };
         let groups = w.flushed_row_groups().len();
-        w.flush().map_err(|e| parquet_error("finish", e))?;
+        w.flush()
+            .map_err(|e| self.fail(WriteFailure::new("finish", e)))?;
         self.plan.note_row_groups(&w.flushed_row_groups()[groups..]);
-        let bytes = w.into_inner().map_err(|e| parquet_error("finish", e))?;
+        let bytes = w
+            .into_inner()
+            .map_err(|e| self.fail(WriteFailure::new("finish", e)))?;
         if out.is_empty() {
             *out = bytes;
         } else {
@@ -780,5 +554,26 @@ impl<T> Drop for ParquetWriter<T> {
         if let Some(part) = &self.writer {
             part.cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiles only for a `Sync` type.
+    fn assert_sync<T: Sync>() {}
+
+    /// Compiles only for a `Send` type.
+    fn assert_send<T: Send>() {}
+
+    /// A writer may be held across an `.await` of a future that must be `Send` through a shared
+    /// reference (which needs `Sync`): the encoders' figures must not be in `Cell`s.
+    #[test]
+    fn writers_and_factories_are_send_and_sync() {
+        assert_sync::<ParquetWriter<serde_json::Value>>();
+        assert_send::<ParquetWriter<serde_json::Value>>();
+        assert_sync::<ParquetWriterFactory<serde_json::Value>>();
+        assert_send::<ParquetWriterFactory<serde_json::Value>>();
     }
 }

@@ -83,6 +83,10 @@ pub enum Error {
     /// Writing to the inner writer failed.
     #[error("write: {0}")]
     Io(#[source] std::io::Error),
+    /// A block could not be compressed: its compression thread panicked or is gone
+    /// ([`Writer::sync`], [`Writer::finish`]).
+    #[error("{0}")]
+    Compression(#[source] EncodeError),
     /// The writer was used after [`Writer::finish`].
     #[error("the file is finished")]
     Finished,
@@ -97,14 +101,64 @@ impl Error {
     }
 }
 
+/// The format's name in [`sink_core::Error::Format`].
+const FORMAT: &str = "SequenceFile";
+
+/// A [`Writer`]'s I/O and compression errors become [`sink_core::Error::Format`] without a path:
+/// the writer does not know where its inner writer's bytes go (an I/O error keeps its
+/// classification: the kind looks through to it).
 impl From<Error> for sink_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Config { field, message } => {
                 sink_core::Error::config(format!("sequence_file.{field}"), message)
             }
-            Error::Io(source) => sink_core::Error::io("write SequenceFile", "", source),
+            e @ (Error::Io(_) | Error::Compression(_)) => sink_core::Error::format(FORMAT, None, e),
             other => sink_core::Error::Internal(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sink_core::ErrorKind;
+
+    #[test]
+    fn writer_errors_become_format_errors_without_an_empty_path() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let e = sink_core::Error::from(Error::Io(io));
+        assert!(
+            matches!(
+                &e,
+                sink_core::Error::Format {
+                    format: "SequenceFile",
+                    path: None,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "SequenceFile writer: write: broken pipe");
+        // The I/O error inside keeps its classification.
+        assert_eq!(e.kind(), ErrorKind::External);
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            sink_core::Error::from(Error::Io(denied)).kind(),
+            ErrorKind::User
+        );
+        let e = sink_core::Error::from(Error::Compression(EncodeError(
+            "compressing a block failed: compression panicked".into(),
+        )));
+        assert_eq!(
+            e.to_string(),
+            "SequenceFile writer: compressing a block failed: compression panicked"
+        );
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        let e = sink_core::Error::from(Error::config("block_size", "must be at least 1"));
+        assert_eq!(
+            e.to_string(),
+            "sequence_file.block_size: must be at least 1"
+        );
     }
 }

@@ -254,6 +254,17 @@ struct SequenceBulkWriter<T> {
     mapper: Arc<dyn KeyValueMapper<T>>,
     file: FileEncoder,
     out: Vec<u8>,
+    /// Where the part is, for errors: its bucket's directory (a bulk writer is not told the part's
+    /// file name).
+    location: String,
+}
+
+impl<T> SequenceBulkWriter<T> {
+    /// A block that could not be compressed (`flush` and `finish` write only what is buffered, so
+    /// their errors are the codec's, never a record's).
+    fn codec_error(&self, e: EncodeError) -> sink_core::Error {
+        sink_core::Error::format(crate::FORMAT, Some(&self.location), e)
+    }
 }
 
 impl<T: 'static> BulkWriter<T> for SequenceBulkWriter<T> {
@@ -285,31 +296,36 @@ impl<T: 'static> BulkWriter<T> for SequenceBulkWriter<T> {
     fn flush(&mut self) -> sink_core::Result<()> {
         if self.file.buffered_bytes() > 0 {
             // Writes the blocks, waiting for their compression.
-            self.file
-                .flush(&mut self.out)
-                .map_err(|e| sink_core::Error::Internal(e.0))?;
+            if let Err(e) = self.file.flush(&mut self.out) {
+                return Err(self.codec_error(e));
+            }
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>, out: &mut Vec<u8>) -> sink_core::Result<()> {
-        let mut me = *self;
-        me.file
-            .finish(&mut me.out)
-            .map_err(|e| sink_core::Error::Internal(e.0))?;
-        out.append(&mut me.out);
+        let SequenceBulkWriter {
+            file,
+            out: mut bytes,
+            location,
+            ..
+        } = *self;
+        file.finish(&mut bytes)
+            .map_err(|e| sink_core::Error::format(crate::FORMAT, Some(&location), e))?;
+        out.append(&mut bytes);
         Ok(())
     }
 }
 
 impl<T: Send + 'static> BulkWriterFactory<T> for SequenceFileWriterFactory<T> {
-    fn create(&self, _bucket: &RelPath) -> sink_core::Result<Box<dyn BulkWriter<T>>> {
+    fn create(&self, bucket: &RelPath) -> sink_core::Result<Box<dyn BulkWriter<T>>> {
         let mut out = Vec::new();
         let file = FileEncoder::new(&self.header, random_sync_marker(), &self.options, &mut out);
         Ok(Box::new(SequenceBulkWriter {
             mapper: Arc::clone(&self.mapper),
             file,
             out,
+            location: sink_core::error::bucket_dir(bucket),
         }))
     }
 

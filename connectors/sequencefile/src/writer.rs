@@ -134,7 +134,7 @@ impl<W: Write> Writer<W> {
     /// Block compression: writes the buffered block now. Otherwise: writes a sync entry.
     pub fn sync(&mut self) -> Result<(), Error> {
         let file = self.file.as_mut().ok_or(Error::Finished)?;
-        file.flush(&mut self.buf).map_err(Error::Record)
+        file.flush(&mut self.buf).map_err(Error::Compression)
     }
 
     /// Bytes of the file so far (what [`finish`](Self::finish) will have written, less a buffered
@@ -146,7 +146,7 @@ impl<W: Write> Writer<W> {
     /// Writes the rest (the last block) and returns the inner writer, flushed.
     pub fn finish(mut self) -> Result<W, Error> {
         if let Some(file) = self.file.take() {
-            file.finish(&mut self.buf).map_err(Error::Record)?;
+            file.finish(&mut self.buf).map_err(Error::Compression)?;
         }
         self.inner.write_all(&self.buf).map_err(Error::Io)?;
         self.inner.flush().map_err(Error::Io)?;
