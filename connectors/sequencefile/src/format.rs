@@ -408,6 +408,9 @@ struct Blocks {
     taken: usize,
     /// A buffer for the next block's compressed form.
     spare_out: Option<Vec<u8>>,
+    /// Why a block could not be compressed. Its records are lost to this file, so from then on
+    /// every call fails with it: the part can never be finished and published short of them.
+    failed: Option<String>,
 }
 
 impl Blocks {
@@ -421,6 +424,7 @@ impl Blocks {
             compressed: Arc::new(AtomicUsize::new(0)),
             taken: 0,
             spare_out: None,
+            failed: None,
         }
     }
 
@@ -446,6 +450,9 @@ impl Blocks {
     /// case (waiting) enough to keep at most [`MAX_BLOCKS_IN_FLIGHT`] under way.
     fn drain(&mut self, out: &mut Vec<u8>, wait: bool) -> Result<(), EncodeError> {
         const GONE: &str = "the compression thread is gone";
+        if let Some(why) = &self.failed {
+            return Err(EncodeError(why.clone()));
+        }
         while let Some((_, rx)) = self.in_flight.front() {
             let must = wait || self.in_flight.len() > MAX_BLOCKS_IN_FLIGHT;
             // A panicked job does not count itself: its error is found by a waiting drain.
@@ -462,9 +469,14 @@ impl Blocks {
                 }
             };
             self.in_flight.pop_front();
-            let (mut bytes, raw) = got
-                .and_then(|r| r)
-                .map_err(|e| EncodeError(format!("compressing a block failed: {e}")))?;
+            let (mut bytes, raw) = match got.and_then(|r| r) {
+                Ok(done) => done,
+                Err(e) => {
+                    let why = format!("compressing a block failed: {e}");
+                    self.failed = Some(why.clone());
+                    return Err(EncodeError(why));
+                }
+            };
             self.taken += 1;
             out.extend_from_slice(&bytes);
             bytes.clear();
@@ -483,6 +495,37 @@ enum Body {
     Records(RecordAppender),
     Block(Blocks),
 }
+
+/// Why [`FileEncoder::append_with`] failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendError {
+    /// The record itself: its key or value did not serialise, or is too large. The encoder is as
+    /// before; the record is refused and the file goes on.
+    Record(EncodeError),
+    /// A block of records accepted earlier could not be compressed. Those records are lost to this
+    /// file, so it must not be published: every later call fails the same way.
+    Codec(EncodeError),
+}
+
+impl AppendError {
+    /// The underlying message, whichever the kind.
+    pub fn into_inner(self) -> EncodeError {
+        match self {
+            AppendError::Record(e) | AppendError::Codec(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for AppendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppendError::Record(e) => e.fmt(f),
+            AppendError::Codec(e) => write!(f, "{e} (the file is broken)"),
+        }
+    }
+}
+
+impl std::error::Error for AppendError {}
 
 /// One whole SequenceFile, produced into byte buffers: the header first, then records (or
 /// blocks) as they are appended. It counts the bytes it produced, so it knows the file position for
@@ -536,13 +579,14 @@ impl FileEncoder {
 
     /// Appends a record. With block compression the record is buffered, a full block goes to a
     /// compression thread, and the blocks compressed by now are appended to `out`, in order. On a
-    /// record's error the encoder is as before.
+    /// record's error ([`AppendError::Record`]) the encoder is as before; a block that failed to
+    /// compress ([`AppendError::Codec`]) breaks the file for good.
     pub fn append_with<K, V>(
         &mut self,
         out: &mut Vec<u8>,
         key: K,
         value: V,
-    ) -> Result<(), EncodeError>
+    ) -> Result<(), AppendError>
     where
         K: FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
         V: FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
@@ -554,14 +598,21 @@ impl FileEncoder {
                 if res.is_err() {
                     out.truncate(start);
                 }
-                res
+                res.map_err(AppendError::Record)
             }
-            Body::Block(b) => b.buffer.add_with(key, value).and_then(|()| {
-                if b.buffer.is_full() {
-                    b.submit();
-                }
-                b.drain(out, false)
-            }),
+            Body::Block(b) => match &b.failed {
+                Some(why) => Err(AppendError::Codec(EncodeError(why.clone()))),
+                None => b
+                    .buffer
+                    .add_with(key, value)
+                    .map_err(AppendError::Record)
+                    .and_then(|()| {
+                        if b.buffer.is_full() {
+                            b.submit();
+                        }
+                        b.drain(out, false).map_err(AppendError::Codec)
+                    }),
+            },
         };
         self.pos += (out.len() - start) as u64;
         res
@@ -704,7 +755,7 @@ mod tests {
         );
         let pos = f.position();
         let err = f.append_with(&mut enc_out, put(&[1]), |_| Err(EncodeError("no".into())));
-        assert!(err.is_err());
+        assert_eq!(err, Err(AppendError::Record(EncodeError("no".into()))));
         assert_eq!(f.position(), pos);
         assert_eq!(enc_out.len() as u64, pos);
 
@@ -713,10 +764,49 @@ mod tests {
         let mut b = FileEncoder::new(&header(CompressionType::Block), [3; 16], &opts, &mut out);
         b.append_with(&mut out, put(&[1]), put(&[2])).unwrap();
         let held = b.buffered_bytes();
-        assert!(b
-            .append_with(&mut out, put(&[1]), |_| Err(EncodeError("no".into())))
-            .is_err());
+        assert_eq!(
+            b.append_with(&mut out, put(&[1]), |_| Err(EncodeError("no".into()))),
+            Err(AppendError::Record(EncodeError("no".into())))
+        );
         assert_eq!(b.buffered_bytes(), held);
+    }
+
+    #[test]
+    fn a_block_that_fails_to_compress_breaks_the_file_for_good() {
+        let codec = |r: Result<(), AppendError>| matches!(r, Err(AppendError::Codec(_)));
+        let opts = SequenceFileOptions::default();
+        // Compression jobs whose thread died: their blocks of accepted records are lost.
+        let broken = |jobs: usize, out: &mut Vec<u8>| {
+            let mut f = FileEncoder::new(&header(CompressionType::Block), [3; 16], &opts, out);
+            f.append_with(out, put(&[1]), put(&[2])).unwrap();
+            let Body::Block(b) = &mut f.body else {
+                unreachable!()
+            };
+            for _ in 0..jobs {
+                let (tx, rx) = mpsc::channel();
+                drop(tx);
+                b.in_flight.push_back((100, rx));
+            }
+            f
+        };
+
+        // Found by an append that must wait for the oldest block: a codec error, never a record's
+        // (a skip policy would count it as one bad record and go on without the block).
+        let mut out = Vec::new();
+        let mut f = broken(MAX_BLOCKS_IN_FLIGHT + 1, &mut out);
+        assert!(codec(f.append_with(&mut out, put(&[1]), put(&[2]))));
+        // Sticky: every later call fails, so the part is never finished short of the block.
+        assert!(codec(f.append_with(&mut out, put(&[1]), put(&[2]))));
+        assert!(f.poll(&mut out).is_err());
+        assert!(f.flush(&mut out).is_err());
+        assert!(f.finish(&mut out).is_err());
+
+        // Found by a flush (a checkpoint): the same from then on.
+        let mut out = Vec::new();
+        let mut f = broken(1, &mut out);
+        assert!(f.flush(&mut out).is_err());
+        assert!(codec(f.append_with(&mut out, put(&[1]), put(&[2]))));
+        assert!(f.finish(&mut out).is_err());
     }
 
     #[test]

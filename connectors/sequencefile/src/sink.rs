@@ -12,7 +12,8 @@ use sink_core::sink::{
 
 use crate::codec::Compressor;
 use crate::format::{
-    random_sync_marker, sync_marker_for_path, CompressionType, FileEncoder, Header, RecordAppender,
+    random_sync_marker, sync_marker_for_path, AppendError, CompressionType, FileEncoder, Header,
+    RecordAppender,
 };
 use crate::mapping::{KeyValueMapper, SequenceRecord, SequenceRecordMapper};
 use crate::options::SequenceFileOptions;
@@ -276,7 +277,12 @@ impl<T: 'static> BulkWriter<T> for SequenceBulkWriter<T> {
                 |o| m.write_key(record, o),
                 |o| m.write_value(record, o),
             )
-            .map_err(|e| WriteError::BadRecord(e.0))
+            .map_err(|e| match e {
+                AppendError::Record(e) => WriteError::BadRecord(e.0),
+                // Records accepted earlier are lost to this part: never a bad record, which a
+                // skip or dead-letter policy would count and go past.
+                AppendError::Codec(e) => WriteError::Fatal(self.codec_error(e)),
+            })
     }
 
     fn take_output(&mut self, out: &mut Vec<u8>) {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use sink_core::sink::EncodeError;
 
-use crate::format::{random_sync_marker, FileEncoder, SyncMarker};
+use crate::format::{random_sync_marker, AppendError, FileEncoder, SyncMarker};
 use crate::mapping::{SequenceRecord, Writable};
 use crate::options::SequenceFileOptions;
 use crate::Error;
@@ -123,7 +123,10 @@ impl<W: Write> Writer<W> {
     {
         let file = self.file.as_mut().ok_or(Error::Finished)?;
         file.append_with(&mut self.buf, key, value)
-            .map_err(Error::Record)?;
+            .map_err(|e| match e {
+                AppendError::Record(e) => Error::Record(e),
+                AppendError::Codec(e) => Error::Compression(e),
+            })?;
         if self.buf.len() >= BUFFER {
             self.inner.write_all(&self.buf).map_err(Error::Io)?;
             self.buf.clear();
