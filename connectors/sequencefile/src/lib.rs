@@ -10,7 +10,7 @@
 //! | a row format of the file sink (none/record compression; parts resume in place after a crash) | [`SequenceFileEncoder`] |
 //! | a bulk format of the file sink (any compression; parts roll at each checkpoint) | [`SequenceFileWriterFactory`] |
 //! | one file on any `std::io::Write` | [`Writer`] |
-//! | the `[sink.sequence_file]` table of a job file | [`SequenceFileConfig`] |
+//! | the `[sink.sequence_file]` table of a job file | [`SequenceFileConfig`]; [`SequenceFileSection`] builds the format from it for the CLI |
 //! | Flink's `SequenceFileWriter` for the `BucketingSink` facade (`sink_core::sink::bucketing`) | [`SequenceFileWriter`] |
 //!
 //! Records become keys and values through a [`KeyValueMapper`]: a pair of [`Writable`]s, your own
@@ -47,6 +47,7 @@ mod options;
 mod pool;
 mod sink;
 pub mod vint;
+mod wiring;
 pub mod writable;
 mod writer;
 
@@ -60,6 +61,7 @@ pub use mapping::{
 };
 pub use options::SequenceFileOptions;
 pub use sink::{SequenceFileEncoder, SequenceFileWriterFactory, SEQUENCE_FILE_SUFFIX};
+pub use wiring::SequenceFileSection;
 pub use writable::WritableType;
 pub use writer::Writer;
 
@@ -97,12 +99,12 @@ impl Error {
     }
 }
 
+/// Config errors keep their field, named inside the `[sink.sequence_file]` table (`block_size`);
+/// [`SequenceFileSection`] puts the table in front for the CLI.
 impl From<Error> for sink_core::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Config { field, message } => {
-                sink_core::Error::config(format!("sequence_file.{field}"), message)
-            }
+            Error::Config { field, message } => sink_core::Error::config(field, message),
             Error::Io(source) => sink_core::Error::io("write SequenceFile", "", source),
             other => sink_core::Error::Internal(other.to_string()),
         }
