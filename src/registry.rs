@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use sink_core::wiring::{FormatFactory, FormatSection, StorageFactory};
 
 use crate::build::CliRecord;
-use crate::config::tables::{fields_of, Section, SectionError, Tables};
+pub use crate::config::tables::Section;
+use crate::config::tables::{fields_of, SectionError, Tables};
 use crate::config::{CheckpointSection, SinkSection};
 use crate::formats::{CsvFormat, JsonFormat, LinesFormat};
 
@@ -27,14 +28,14 @@ macro_rules! registry {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $(#[cfg($cfg:meta)])* $field:ident: $ty:ty, )*
+            $( $(#[doc = $doc:literal])* $(#[cfg($cfg:meta)])* $field:ident: $ty:ty, )*
         }
         $($lists:tt)*
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, Default)]
         pub struct $name {
-            $( $(#[cfg($cfg)])* $field: Section<$ty>, )*
+            $( $(#[doc = $doc])* $(#[cfg($cfg)])* pub $field: Section<$ty>, )*
         }
 
         impl $name {
@@ -75,11 +76,16 @@ registry! {
     /// The formats of this build, in the order messages list them, each with its section of
     /// `[sink]`.
     pub struct Formats {
+        /// `format = "json"`.
         json: JsonFormat,
+        /// `format = "lines"`.
         lines: LinesFormat,
+        /// `format = "csv"`: `[sink.csv]`.
         csv: CsvFormat,
+        /// `format = "sequence-file"`: `[sink.sequence_file]`.
         #[cfg(feature = "sequencefile")]
         sequence_file: connector_sequencefile::SequenceFileSection,
+        /// `format = "parquet"`: `[sink.parquet]`, `[sink.schema]`.
         #[cfg(feature = "parquet")]
         parquet: connector_parquet::ParquetSection,
     }
@@ -95,8 +101,10 @@ registry! {
     /// The storage of this build besides local disk, each with its section of `[sink]` and
     /// `[checkpoint]`, in the order messages list them.
     pub struct Storages {
+        /// `hdfs://`, `viewfs://`: `[….hdfs]`.
         #[cfg(feature = "hdfs")]
         hdfs: connector_hdfs::HdfsSection,
+        /// `s3://`, `memory://`, ...: `[….object_store]`.
         #[cfg(feature = "object-store")]
         object_store: connector_object_store::ObjectStoreSection,
     }

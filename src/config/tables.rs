@@ -181,26 +181,33 @@ mod tests {
 
     #[test]
     fn sections_take_their_keys_and_errors_point_at_the_line() {
-        let text = "[t]\nx = 1\na = 5\nb = 7\n";
+        let text = "[t]\nx = 1\na = 5\nb = \"s\"\n[u]\na = \"five\"\n";
         let mut doc = DeTable::parse(text).unwrap();
         let span = doc.span();
         let Some(toml::de::DeValue::Table(t)) = doc.get_mut().get_mut("t").map(|v| v.get_mut())
         else {
-            panic!("no table")
+            panic!("no table t")
         };
         let mut tables = Tables::new(t, span.clone(), text);
-        let err = tables.take::<Two>().unwrap_err();
-        assert_eq!(err.key, "a");
-        let shown = err.error.to_string();
-        assert!(
-            shown.contains("line 4") && shown.contains("invalid type"),
-            "{shown}"
-        );
+        let two = tables.take::<Two>().unwrap();
+        assert_eq!((two.value.a, two.value.b.as_deref()), (Some(5), Some("s")));
+        assert_eq!(two.given, ["a", "b"]);
         assert_eq!(tables.rest().len(), 1, "only x is left");
-        let err = refuse_unknown(tables.rest(), span, &["y", "z"], text).unwrap_err();
+        let err = refuse_unknown(tables.rest(), span.clone(), &["y", "z"], text).unwrap_err();
         let shown = err.to_string();
         assert!(
             shown.contains("line 2") && shown.contains("unknown field `x`, expected `y` or `z`"),
+            "{shown}"
+        );
+        let Some(toml::de::DeValue::Table(u)) = doc.get_mut().get_mut("u").map(|v| v.get_mut())
+        else {
+            panic!("no table u")
+        };
+        let err = Tables::new(u, span, text).take::<Two>().unwrap_err();
+        assert_eq!(err.key, "a");
+        let shown = err.error.to_string();
+        assert!(
+            shown.contains("line 6") && shown.contains("invalid type"),
             "{shown}"
         );
     }
