@@ -371,6 +371,89 @@ mod tests {
         }
     }
 
+    /// A section is refused where its connector is not in use, whichever connector it is: the
+    /// check exists once, so it also covers pairs the per-format checks missed (`[sink.csv]`
+    /// with Parquet, `[sink.schema]` with SequenceFile).
+    #[cfg(all(feature = "parquet", feature = "sequencefile"))]
+    #[test]
+    fn sections_only_apply_to_their_format() {
+        let schema = "[sink.schema]\nfields = [{ name = \"event_id\", type = \"uint64\" }]";
+        let with_format = |format: &str, extra: &str| {
+            let mut f = file(extra);
+            let SinkTable::File(s) = &mut f.sink else {
+                unreachable!()
+            };
+            s.format = crate::config::FormatName::new(format).unwrap();
+            f
+        };
+        for (format, extra, want) in [
+            (
+                "json",
+                "[sink.csv]\ncolumns = [\"a\"]",
+                "sink.csv: only applies to format = \"csv\", not \"json\"",
+            ),
+            (
+                "parquet",
+                &format!("{schema}\n[sink.csv]\ncolumns = [\"a\"]"),
+                "sink.csv: only applies to format = \"csv\", not \"parquet\"",
+            ),
+            (
+                "sequence-file",
+                schema,
+                "sink.schema: only applies to format = \"parquet\", not \"sequence-file\"",
+            ),
+            (
+                "json",
+                "[sink.sequence_file]\nlevel = 1",
+                "sink.sequence_file: only applies to format = \"sequence-file\", not \"json\"",
+            ),
+        ] {
+            let err = validate(&with_format(format, extra))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, want, "{format} {extra}");
+        }
+        validate(&with_format("parquet", schema)).unwrap();
+    }
+
+    /// Storage sections apply to the URLs their connector serves; the schemes come from the
+    /// registry.
+    #[cfg(all(feature = "object-store", feature = "hdfs"))]
+    #[tokio::test]
+    async fn storage_sections_only_apply_to_their_urls() {
+        let job = |path: &str, extra: &str| {
+            JobFile::parse(
+                &format!("[job]\nname = \"t\"\n[source]\ntype = \"generator\"\n[sink]\npath = \"{path}\"\nformat = \"json\"\n{extra}\n[checkpoint]\ndir = \"/tmp/c\"\n"),
+                "t.toml",
+            )
+            .unwrap()
+        };
+        for (path, extra, want) in [
+            ("/tmp/x", "[sink.object_store]\nregion = \"eu\"", "sink.object_store: only applies to an object-store URL (s3://, memory://, ...), not \"/tmp/x\""),
+            ("s3://b/x", "[sink.hdfs]\nuser = \"etl\"", "sink.hdfs: only applies to an hdfs:// URL, not \"s3://b/x\""),
+            ("hdfs://n:1/x", "[sink.hdfs]\nreplication = 0", "sink.hdfs.replication: must be at least 1"),
+        ] {
+            let err = validate(&job(path, extra)).unwrap_err().to_string();
+            assert_eq!(err, want);
+        }
+        let err = validate(&job("ftp://h/x", "")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("sink.path: the ftp:// scheme is not supported by this build (supported: local paths, file://, hdfs://, viewfs://, s3://, memory://"),
+            "{err}"
+        );
+        // Errors of the connector that builds the target name the job file's key, once.
+        let small = job(
+            "memory://wiring-test/x",
+            "[sink.object_store]\npart_size = \"1MiB\"",
+        );
+        let err = sink_target(&small.sink)
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("sink.object_store.part_size: "), "{err}");
+    }
+
     #[test]
     fn plans_describe_the_job() {
         let p = validate(&file(

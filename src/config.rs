@@ -136,7 +136,7 @@ fn table_mut<'a, 'i>(
 /// or the whole table of the bucketing form.
 enum SinkKeys {
     /// `api = "file"`: the connectors' sections, which the rest of `[sink]` goes without.
-    File(Formats, Storages),
+    File(Box<(Formats, Storages)>),
     /// `api = "bucketing"`: Flink's keys and the storage sections.
     Bucketing(Box<BucketingSinkSection>),
 }
@@ -150,7 +150,7 @@ fn read_sink(
     syntax: impl Fn(toml::de::Error) -> Error,
 ) -> Result<SinkKeys> {
     let Some((t, span)) = sink else {
-        return Ok(SinkKeys::File(Formats::default(), Storages::default()));
+        return Ok(SinkKeys::File(Box::default()));
     };
     let api = t.get("api").map(|a| {
         a.get_ref()
@@ -200,7 +200,7 @@ fn read_sink(
     let formats = Formats::take(&mut tables).map_err(|e| syntax(e.error))?;
     let storage = Storages::take(&mut tables).map_err(|e| syntax(e.error))?;
     refuse_unknown(tables.rest(), span, registry::sink_keys(), text).map_err(syntax)?;
-    Ok(SinkKeys::File(formats, storage))
+    Ok(SinkKeys::File(Box::new((formats, storage))))
 }
 
 /// Reads the storage sections of `[checkpoint]` and refuses keys it does not take.
@@ -233,11 +233,10 @@ impl JobFile {
         let storage = read_checkpoint(table_mut(&mut root, "checkpoint"), text, syntax)?;
         let de = toml::de::Deserializer::from(root);
         let (job, source, sink, mut checkpoint) = match sink {
-            SinkKeys::File(formats, sink_storage) => {
+            SinkKeys::File(sections) => {
                 let raw: RawJobFile<SinkSection> = Deserialize::deserialize(de).map_err(syntax)?;
                 let mut s = raw.sink;
-                s.formats = formats;
-                s.storage = sink_storage;
+                (s.formats, s.storage) = *sections;
                 (
                     raw.job,
                     raw.source,

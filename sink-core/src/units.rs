@@ -286,6 +286,10 @@ pub trait SizeField: Sized {
     fn from_size(size: ByteSize) -> Result<Self, String>;
     /// The size the field holds, if any.
     fn to_size(&self) -> Option<ByteSize>;
+    /// Reads the field: a [`ByteSize`] (an `Option` also takes a null).
+    fn deserialize_field<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::from_size(ByteSize::deserialize(d)?).map_err(de::Error::custom)
+    }
 }
 
 impl SizeField for u64 {
@@ -313,19 +317,25 @@ impl<T: SizeField> SizeField for Option<T> {
     fn to_size(&self) -> Option<ByteSize> {
         self.as_ref().and_then(T::to_size)
     }
+    fn deserialize_field<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<ByteSize>::deserialize(d)?
+            .map(T::from_size)
+            .transpose()
+            .map_err(de::Error::custom)
+    }
 }
 
 /// `#[serde(with = "sink_core::units::bytes")]`: a `u64`, `usize` or `Option` of one that takes a
 /// [`ByteSize`] (`"8MiB"` or bytes) and serialises as an integer. An `Option` field also needs
 /// `#[serde(default)]` (or a container default), so that leaving it out gives `None`.
 pub mod bytes {
-    use serde::{de, Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
-    use super::{ByteSize, SizeField};
+    use super::SizeField;
 
-    /// Reads a [`ByteSize`] into the field.
+    /// Reads a [`ByteSize`](super::ByteSize) into the field.
     pub fn deserialize<'de, D: Deserializer<'de>, T: SizeField>(d: D) -> Result<T, D::Error> {
-        T::from_size(ByteSize::deserialize(d)?).map_err(de::Error::custom)
+        T::deserialize_field(d)
     }
 
     /// Writes the field as bytes (an integer), or none.
@@ -344,6 +354,10 @@ pub trait DurationField: Sized {
     fn from_duration(d: HumanDuration) -> Self;
     /// The duration the field holds, if any.
     fn to_duration(&self) -> Option<HumanDuration>;
+    /// Reads the field: a [`HumanDuration`] (an `Option` also takes a null).
+    fn deserialize_field<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HumanDuration::deserialize(d).map(Self::from_duration)
+    }
 }
 
 impl DurationField for Duration {
@@ -362,19 +376,22 @@ impl<T: DurationField> DurationField for Option<T> {
     fn to_duration(&self) -> Option<HumanDuration> {
         self.as_ref().and_then(T::to_duration)
     }
+    fn deserialize_field<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<HumanDuration>::deserialize(d)?.map(T::from_duration))
+    }
 }
 
 /// `#[serde(with = "sink_core::units::duration")]`: a `std::time::Duration` or `Option` of one
 /// that takes a [`HumanDuration`] (`"30s"`) and serialises as one. An `Option` field also needs
 /// `#[serde(default)]` (or a container default).
 pub mod duration {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
-    use super::{DurationField, HumanDuration};
+    use super::DurationField;
 
-    /// Reads a [`HumanDuration`] into the field.
+    /// Reads a [`HumanDuration`](super::HumanDuration) into the field.
     pub fn deserialize<'de, D: Deserializer<'de>, T: DurationField>(d: D) -> Result<T, D::Error> {
-        HumanDuration::deserialize(d).map(T::from_duration)
+        T::deserialize_field(d)
     }
 
     /// Writes the field as a duration string, or none.
@@ -487,6 +504,8 @@ mod tests {
         );
         let none: F = serde_json::from_str(r#"{"a": 1}"#).unwrap();
         assert_eq!((none.b, none.c), (None, None));
+        let null: F = serde_json::from_str(r#"{"a": 1, "b": null, "c": null}"#).unwrap();
+        assert_eq!((null.b, null.c), (None, None));
         let e = serde_json::from_str::<F>(r#"{"a": "1x"}"#).unwrap_err();
         assert!(e.to_string().contains("unknown unit \"x\""), "{e}");
     }

@@ -171,29 +171,21 @@ mod tests {
             Error::Config { field, .. } => field,
             other => panic!("{other}"),
         };
-        let nested = in_table("object_store", Error::config("part_size", "x"));
-        assert_eq!(field(nested), "object_store.part_size");
-        let twice = in_table(
-            "sink",
-            in_table("object_store", Error::config("part_size", "x")),
-        );
-        assert_eq!(field(twice), "sink.object_store.part_size");
-        assert_eq!(
-            field(in_table("sink", Error::config("sink.path", "x"))),
-            "sink.path"
-        );
-        assert_eq!(
-            field(in_table("hdfs", Error::config("checkpoint.hdfs", "x"))),
-            "checkpoint.hdfs"
-        );
-        assert_eq!(
-            field(in_table("object_store", Error::config("url", "x"))),
-            "url"
-        );
-        assert_eq!(
-            field(in_table("sink.csv", Error::config("", "x"))),
-            "sink.csv"
-        );
+        // (table, field, named)
+        for (table, given, want) in [
+            ("object_store", "part_size", "object_store.part_size"),
+            (
+                "sink",
+                "object_store.part_size",
+                "sink.object_store.part_size",
+            ),
+            ("sink", "sink.path", "sink.path"),
+            ("hdfs", "checkpoint.hdfs", "checkpoint.hdfs"),
+            ("object_store", "url", "url"),
+            ("sink.csv", "", "sink.csv"),
+        ] {
+            assert_eq!(field(in_table(table, Error::config(given, "x"))), want);
+        }
         assert!(matches!(
             in_table("sink", Error::Internal("x".into())),
             Error::Internal(_)

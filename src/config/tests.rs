@@ -195,6 +195,28 @@ fn bucketing(f: &JobFile) -> &sink_core::sink::bucketing::BucketingSinkConfig {
     }
 }
 
+/// The object-store options of `[sink]` (`sink`) or `[checkpoint]`.
+#[cfg(feature = "object-store")]
+fn object_store(f: &JobFile, sink: bool) -> Option<&connector_object_store::ObjectStoreOptions> {
+    let storage = if sink {
+        f.sink.storage()
+    } else {
+        &f.checkpoint.storage
+    };
+    storage.object_store.value.object_store.as_ref()
+}
+
+/// The HDFS options of `[sink]` (`sink`) or `[checkpoint]`.
+#[cfg(feature = "hdfs")]
+fn hdfs(f: &JobFile, sink: bool) -> Option<&connector_hdfs::HdfsOptions> {
+    let storage = if sink {
+        f.sink.storage()
+    } else {
+        &f.checkpoint.storage
+    };
+    storage.hdfs.value.hdfs.as_ref()
+}
+
 /// Every table that takes a size.
 fn size_keys() -> Vec<Key<Option<u64>>> {
     let key = |table, key, read| Key {
@@ -218,34 +240,27 @@ fn size_keys() -> Vec<Key<Option<u64>>> {
         }),
         #[cfg(feature = "object-store")]
         key("sink.object_store", "part_size", |f| {
-            let o = f.sink.storage().object_store.value.object_store.as_ref();
-            o.and_then(|o| o.part_size).map(|b| b as u64)
+            object_store(f, true)
+                .and_then(|o| o.part_size)
+                .map(|b| b as u64)
         }),
         #[cfg(feature = "object-store")]
         key("checkpoint.object_store", "part_size", |f| {
-            let o = f
-                .checkpoint
-                .storage
-                .object_store
-                .value
-                .object_store
-                .as_ref();
-            o.and_then(|o| o.part_size).map(|b| b as u64)
+            object_store(f, false)
+                .and_then(|o| o.part_size)
+                .map(|b| b as u64)
         }),
         #[cfg(feature = "hdfs")]
         key("sink.hdfs", "block_size", |f| {
-            let h = f.sink.storage().hdfs.value.hdfs.as_ref();
-            h.and_then(|h| h.block_size)
+            hdfs(f, true).and_then(|h| h.block_size)
         }),
         #[cfg(feature = "hdfs")]
         key("sink.hdfs", "replay_buffer", |f| {
-            let h = f.sink.storage().hdfs.value.hdfs.as_ref();
-            h.and_then(|h| h.replay_buffer)
+            hdfs(f, true).and_then(|h| h.replay_buffer)
         }),
         #[cfg(feature = "hdfs")]
         key("checkpoint.hdfs", "block_size", |f| {
-            let h = f.checkpoint.storage.hdfs.value.hdfs.as_ref();
-            h.and_then(|h| h.block_size)
+            hdfs(f, false).and_then(|h| h.block_size)
         }),
         #[cfg(feature = "parquet")]
         key("sink.parquet", "data_page_size", |f| {
@@ -315,39 +330,27 @@ fn duration_keys() -> Vec<Key<Option<Duration>>> {
         flink("async_timeout", |f| bucketing(f).async_timeout.0),
         #[cfg(feature = "object-store")]
         key("sink.object_store", "request_timeout", |f| {
-            let o = f.sink.storage().object_store.value.object_store.as_ref();
-            o.and_then(|o| o.request_timeout)
+            object_store(f, true).and_then(|o| o.request_timeout)
         }),
         #[cfg(feature = "object-store")]
         key("sink.object_store", "connect_timeout", |f| {
-            let o = f.sink.storage().object_store.value.object_store.as_ref();
-            o.and_then(|o| o.connect_timeout)
+            object_store(f, true).and_then(|o| o.connect_timeout)
         }),
         #[cfg(feature = "object-store")]
         key("sink.object_store", "retry_timeout", |f| {
-            let o = f.sink.storage().object_store.value.object_store.as_ref();
-            o.and_then(|o| o.retry_timeout)
+            object_store(f, true).and_then(|o| o.retry_timeout)
         }),
         #[cfg(feature = "object-store")]
         key("checkpoint.object_store", "operation_timeout", |f| {
-            let o = f
-                .checkpoint
-                .storage
-                .object_store
-                .value
-                .object_store
-                .as_ref();
-            o.and_then(|o| o.operation_timeout)
+            object_store(f, false).and_then(|o| o.operation_timeout)
         }),
         #[cfg(feature = "hdfs")]
         key("sink.hdfs", "retry_timeout", |f| {
-            let h = f.sink.storage().hdfs.value.hdfs.as_ref();
-            h.and_then(|h| h.retry_timeout)
+            hdfs(f, true).and_then(|h| h.retry_timeout)
         }),
         #[cfg(feature = "hdfs")]
         key("checkpoint.hdfs", "connect_timeout", |f| {
-            let h = f.checkpoint.storage.hdfs.value.hdfs.as_ref();
-            h.and_then(|h| h.connect_timeout)
+            hdfs(f, false).and_then(|h| h.connect_timeout)
         }),
         #[cfg(feature = "kafka")]
         key("kafka", "discovery_interval", |f| match &f.source {
@@ -372,6 +375,37 @@ fn read<T: Clone>(k: &Key<T>, value: &str) -> std::result::Result<T, String> {
     JobFile::parse(&job_with(k.table, &key, &value), "job.toml")
         .map(|f| (k.read)(&f))
         .map_err(|e| e.to_string())
+}
+
+/// Feeds every value of `table` (a TOML value, and what it reads as: `None` for refused) to every
+/// key, and asserts the same verdict and value everywhere; a refusal must quote what was given
+/// and say what `kind` of value is wanted.
+fn same_everywhere<T: Clone + PartialEq + std::fmt::Debug>(
+    keys: &[Key<Option<T>>],
+    table: &[(&str, Option<T>)],
+    kind: &str,
+) {
+    for (value, want) in table {
+        for k in keys {
+            let got = read(k, value);
+            match (want, &got) {
+                (Some(w), Ok(g)) => {
+                    assert_eq!(g.as_ref(), Some(w), "{}.{} = {value}", k.table, k.key)
+                }
+                (None, Err(e)) => assert!(
+                    e.contains(value.trim_matches('"'))
+                        && (e.contains(kind) || e.contains("out of range")),
+                    "{}.{} = {value}: the error says what was given and what is a {kind}: {e}",
+                    k.table,
+                    k.key
+                ),
+                _ => panic!(
+                    "{}.{} = {value}: got {got:?}, want {want:?}",
+                    k.table, k.key
+                ),
+            }
+        }
+    }
 }
 
 #[test]
@@ -409,28 +443,7 @@ fn every_size_takes_the_same_grammar() {
         ("1.5", None),
         ("true", None),
     ];
-    let keys = size_keys();
-    for (value, want) in table {
-        for k in &keys {
-            let got = read(k, value);
-            match (want, &got) {
-                (Some(w), Ok(g)) => assert_eq!(*g, Some(*w), "{}.{} = {value}", k.table, k.key),
-                (None, Err(e)) => {
-                    let given = value.trim_matches('"');
-                    assert!(
-                        e.contains(given) && (e.contains("size") || e.contains("range")),
-                        "{}.{} = {value}: the error says what was given and what is a size: {e}",
-                        k.table,
-                        k.key
-                    );
-                }
-                _ => panic!(
-                    "{}.{} = {value}: got {got:?}, want {want:?}",
-                    k.table, k.key
-                ),
-            }
-        }
-    }
+    same_everywhere(&size_keys(), table, "size");
 }
 
 #[test]
@@ -455,27 +468,7 @@ fn every_duration_takes_the_same_grammar() {
         ("1.5", None),
     ];
     let keys = duration_keys();
-    for (value, want) in table {
-        for k in &keys {
-            let got = read(k, value);
-            match (want, &got) {
-                (Some(w), Ok(g)) => assert_eq!(*g, Some(*w), "{}.{} = {value}", k.table, k.key),
-                (None, Err(e)) => {
-                    let given = value.trim_matches('"');
-                    assert!(
-                        e.contains(given) && e.contains("duration"),
-                        "{}.{} = {value}: the error says what was given and what is a duration: {e}",
-                        k.table,
-                        k.key
-                    );
-                }
-                _ => panic!(
-                    "{}.{} = {value}: got {got:?}, want {want:?}",
-                    k.table, k.key
-                ),
-            }
-        }
-    }
+    same_everywhere(&keys, table, "duration");
     // The one exception, Flink's BucketingSink keys: bare integers are milliseconds (as Flink's
     // setters take them) and "never" is never; everywhere else both are refused.
     for k in &keys {
