@@ -23,7 +23,7 @@
 //! use serde::Deserialize;
 //! use sink_core::units::{ByteSize, HumanDuration};
 //!
-//! #[derive(Deserialize)]
+//! #[derive(Debug, Deserialize)]
 //! struct Options {
 //!     budget: ByteSize,
 //!     #[serde(default, with = "sink_core::units::bytes")]
