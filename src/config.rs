@@ -7,7 +7,7 @@
 //!
 //! The keys of `[sink]` and `[checkpoint]` that connectors own (`[sink.parquet]`,
 //! `[sink.object_store]`, ...) are read by the connectors' sections, which the
-//! [registry](crate::registry) lists, before the rest of the file; errors in them point at the line
+//! [registry] lists, before the rest of the file; errors in them point at the line
 //! all the same.
 
 pub(crate) mod tables;
