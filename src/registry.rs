@@ -41,9 +41,8 @@ macro_rules! registry {
         impl $name {
             /// The keys the sections own, in order.
             pub fn keys() -> Vec<&'static str> {
-                let mut keys = Vec::new();
-                $( $(#[cfg($cfg)])* keys.extend_from_slice(fields_of::<$ty>()); )*
-                keys
+                let each: &[&[&'static str]] = &[ $( $(#[cfg($cfg)])* fields_of::<$ty>(), )* ];
+                each.concat()
             }
 
             /// Takes the keys of every section out of `tables` and parses each section.
