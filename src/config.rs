@@ -1,16 +1,33 @@
 //! The job file: TOML, every table with `deny_unknown_fields`, so a typo is an error that names the
 //! key, never a silent default.
 //!
-//! The reference of every key is in the README ("Job file reference"). Durations are strings with a
-//! unit (`"10s"`, `"250ms"`, `"5m"`); sizes are bytes or strings with a unit (`"128MiB"`, `"64MB"`).
+//! The reference of every key is in the README ("Job file reference"). Sizes and durations have one
+//! grammar in every table ([`sink_core::units`]): sizes are bytes or strings with a unit
+//! (`"128MiB"`, `"64MB"`, `"1.5g"`), durations strings with a unit (`"10s"`, `"250ms"`, `"1h 30m"`).
+//!
+//! The keys of `[sink]` and `[checkpoint]` that connectors own (`[sink.parquet]`,
+//! `[sink.object_store]`, ...) are read by the connectors' sections, which the
+//! [registry] lists, before the rest of the file; errors in them point at the line
+//! all the same.
+
+pub(crate) mod tables;
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
+use serde::Deserialize;
 use sink_core::runtime::{BadRecordPolicy, CheckpointConfig, GeneratorConfig};
 use sink_core::{Error, Result};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+/// Sizes and durations, as every table takes them.
+pub use sink_core::units::{ByteSize, HumanDuration};
+
+use crate::registry::{self, Formats, Storages};
+use tables::{refuse_unknown, Tables};
 
 /// A whole job file.
 #[derive(Clone, Debug)]
@@ -50,12 +67,8 @@ pub enum SinkTable {
 pub struct BucketingSinkSection {
     /// Every key of the legacy sink.
     pub config: sink_core::sink::bucketing::BucketingSinkConfig,
-    /// `[sink.object_store]`.
-    #[cfg(feature = "object-store")]
-    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
-    /// `[sink.hdfs]`.
-    #[cfg(feature = "hdfs")]
-    pub hdfs: Option<connector_hdfs::HdfsOptions>,
+    /// The storage sections (`[sink.object_store]`, `[sink.hdfs]`).
+    pub storage: Storages,
 }
 
 impl SinkTable {
@@ -74,99 +87,176 @@ impl SinkTable {
             SinkTable::Bucketing(_) => None,
         }
     }
+
+    /// The storage sections, in either form.
+    pub fn storage(&self) -> &Storages {
+        match self {
+            SinkTable::File(s) => &s.storage,
+            SinkTable::Bucketing(b) => &b.storage,
+        }
+    }
 }
 
-/// Removes `[sink.{key}]` from the sink table and reads it.
-#[allow(dead_code)] // unused in builds without the storage features
-fn take_table<T: serde::de::DeserializeOwned>(
-    sink: &mut toml::Table,
-    key: &str,
-    origin: &str,
-) -> Result<Option<T>> {
-    sink.remove(key)
-        .map(|v| {
-            v.try_into().map_err(|e: toml::de::Error| Error::Config {
-                field: format!("{origin}: [sink.{key}]"),
-                message: e.message().to_string(),
-            })
-        })
-        .transpose()
+/// Names a config error after the job file, the one place the CLI does: a field inside the job
+/// file's `table` (`object_store.part_size` of `[sink]`) gets the table in front, once
+/// (`sink.object_store.part_size`); `url`, which storage connectors name, becomes the key the URL
+/// came from (`sink.path`, `checkpoint.dir`). See `sink_core::wiring` for what connectors name.
+pub(crate) fn job_field(table: &str, e: Error) -> Error {
+    match e {
+        Error::Config { field, message } if field == "url" => {
+            let key = match table {
+                "sink" => "sink.path",
+                "checkpoint" => "checkpoint.dir",
+                other => other,
+            };
+            Error::config(key, message)
+        }
+        other => sink_core::wiring::in_table(table, other),
+    }
 }
 
 /// The sink APIs of `[sink] api`.
 const SINK_APIS: &str =
     "\"file\" (Flink's FileSink, the default) or \"bucketing\" (Flink 1.9's BucketingSink)";
 
+/// The table at `key` of `root`, with its place in the text.
+fn table_mut<'a, 'i>(
+    root: &'a mut Spanned<DeTable<'i>>,
+    key: &str,
+) -> Option<(&'a mut DeTable<'i>, Range<usize>)> {
+    let v = root.get_mut().get_mut(key)?;
+    let span = v.span();
+    match v.get_mut() {
+        DeValue::Table(t) => Some((t, span)),
+        _ => None,
+    }
+}
+
+/// The keys of `[sink]` that are read before the rest of the file: the sections of the file form,
+/// or the whole table of the bucketing form.
+enum SinkKeys {
+    /// `api = "file"`: the connectors' sections, which the rest of `[sink]` goes without.
+    File(Box<(Formats, Storages)>),
+    /// `api = "bucketing"`: Flink's keys and the storage sections.
+    Bucketing(Box<BucketingSinkSection>),
+}
+
+/// Reads the keys of `[sink]` that are read first. Without a `[sink]` table, the rest of the file
+/// says what is wrong.
+fn read_sink(
+    sink: Option<(&mut DeTable<'_>, Range<usize>)>,
+    text: &str,
+    origin: &str,
+    syntax: impl Fn(toml::de::Error) -> Error,
+) -> Result<SinkKeys> {
+    let Some((t, span)) = sink else {
+        return Ok(SinkKeys::File(Box::default()));
+    };
+    let api = t.get("api").map(|a| {
+        a.get_ref()
+            .as_str()
+            .map(str::to_string)
+            .ok_or(&text[a.span()])
+    });
+    match api {
+        None => {}
+        Some(Ok(a)) if a == "file" => {
+            t.remove("api");
+        }
+        Some(Ok(a)) if a == "bucketing" => {
+            // Flink's keys are read from a table of their own: messages name the table, as they
+            // always have, rather than the line.
+            let mut tables = Tables::new(t, span.clone(), text);
+            let storage = Storages::take(&mut tables).map_err(|e| Error::Config {
+                field: format!("{origin}: [sink.{}]", e.key),
+                message: e.error.message().to_string(),
+            })?;
+            let rest = Spanned::new(span, DeValue::Table(tables.rest().clone()));
+            let config = Deserialize::deserialize(ValueDeserializer::from(rest)).map_err(
+                |e: toml::de::Error| Error::Config {
+                    field: format!("{origin}: [sink]"),
+                    message: e.message().to_string(),
+                },
+            )?;
+            return Ok(SinkKeys::Bucketing(Box::new(BucketingSinkSection {
+                config,
+                storage,
+            })));
+        }
+        Some(Ok(a)) => {
+            return Err(Error::config(
+                "sink.api",
+                format!("unknown API {a:?}: {SINK_APIS}"),
+            ))
+        }
+        Some(Err(v)) => {
+            return Err(Error::config(
+                "sink.api",
+                format!("{v}: expected {SINK_APIS}"),
+            ))
+        }
+    }
+    let mut tables = Tables::new(t, span.clone(), text);
+    let formats = Formats::take(&mut tables).map_err(|e| syntax(e.error))?;
+    let storage = Storages::take(&mut tables).map_err(|e| syntax(e.error))?;
+    refuse_unknown(tables.rest(), span, registry::sink_keys(), text).map_err(syntax)?;
+    Ok(SinkKeys::File(Box::new((formats, storage))))
+}
+
+/// Reads the storage sections of `[checkpoint]` and refuses keys it does not take.
+fn read_checkpoint(
+    checkpoint: Option<(&mut DeTable<'_>, Range<usize>)>,
+    text: &str,
+    syntax: impl Fn(toml::de::Error) -> Error,
+) -> Result<Storages> {
+    let Some((t, span)) = checkpoint else {
+        return Ok(Storages::default());
+    };
+    let mut tables = Tables::new(t, span.clone(), text);
+    let storage = Storages::take(&mut tables).map_err(|e| syntax(e.error))?;
+    refuse_unknown(tables.rest(), span, registry::checkpoint_keys(), text).map_err(syntax)?;
+    Ok(storage)
+}
+
 impl JobFile {
     /// Parses a job file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let syntax = |e: toml::de::Error| Error::Config {
-            field: origin.to_string(),
-            message: format!("\n{e}"),
-        };
-        let doc: toml::Table = toml::from_str(text).map_err(syntax)?;
-        let api = doc
-            .get("sink")
-            .and_then(|s| s.get("api"))
-            .map(|a| a.as_str().map(str::to_string).ok_or(a.clone()));
-        match api {
-            None => Self::parse_file_form(text, origin, false),
-            Some(Ok(a)) if a == "file" => Self::parse_file_form(text, origin, true),
-            Some(Ok(a)) if a == "bucketing" => {
-                let raw: RawJobFile<toml::Table> = toml::from_str(text).map_err(syntax)?;
-                let mut t = raw.sink;
-                let in_sink = |e: toml::de::Error| Error::Config {
-                    field: format!("{origin}: [sink]"),
-                    message: e.message().to_string(),
-                };
-                #[cfg(feature = "object-store")]
-                let object_store = take_table(&mut t, "object_store", origin)?;
-                #[cfg(feature = "hdfs")]
-                let hdfs = take_table(&mut t, "hdfs", origin)?;
-                let config = toml::Value::Table(t).try_into().map_err(in_sink)?;
-                Ok(JobFile {
-                    job: raw.job,
-                    source: raw.source,
-                    sink: SinkTable::Bucketing(Box::new(BucketingSinkSection {
-                        config,
-                        #[cfg(feature = "object-store")]
-                        object_store,
-                        #[cfg(feature = "hdfs")]
-                        hdfs,
-                    })),
-                    checkpoint: raw.checkpoint,
-                })
+        let syntax = |mut e: toml::de::Error| {
+            e.set_input(Some(text));
+            Error::Config {
+                field: origin.to_string(),
+                message: format!("\n{e}"),
             }
-            Some(Ok(a)) => Err(Error::config(
-                "sink.api",
-                format!("unknown API {a:?}: {SINK_APIS}"),
-            )),
-            Some(Err(v)) => Err(Error::config(
-                "sink.api",
-                format!("{v}: expected {SINK_APIS}"),
-            )),
-        }
-    }
-
-    fn parse_file_form(text: &str, origin: &str, drop_api: bool) -> Result<Self> {
-        let syntax = |e: toml::de::Error| Error::Config {
-            field: origin.to_string(),
-            message: format!("\n{e}"),
         };
-        let raw: RawJobFile<SinkSection> = if drop_api {
-            let mut doc: toml::Table = toml::from_str(text).map_err(syntax)?;
-            if let Some(toml::Value::Table(s)) = doc.get_mut("sink") {
-                s.remove("api");
+        let mut root = DeTable::parse(text).map_err(syntax)?;
+        let sink = read_sink(table_mut(&mut root, "sink"), text, origin, syntax)?;
+        let storage = read_checkpoint(table_mut(&mut root, "checkpoint"), text, syntax)?;
+        let de = toml::de::Deserializer::from(root);
+        let (job, source, sink, mut checkpoint) = match sink {
+            SinkKeys::File(sections) => {
+                let raw: RawJobFile<SinkSection> = Deserialize::deserialize(de).map_err(syntax)?;
+                let mut s = raw.sink;
+                (s.formats, s.storage) = *sections;
+                (
+                    raw.job,
+                    raw.source,
+                    SinkTable::File(Box::new(s)),
+                    raw.checkpoint,
+                )
             }
-            toml::Value::Table(doc).try_into().map_err(syntax)?
-        } else {
-            toml::from_str(text).map_err(syntax)?
+            SinkKeys::Bucketing(b) => {
+                // The sink table was read above; here it only has to be there.
+                let raw: RawJobFile<de::IgnoredAny> =
+                    Deserialize::deserialize(de).map_err(syntax)?;
+                (raw.job, raw.source, SinkTable::Bucketing(b), raw.checkpoint)
+            }
         };
+        checkpoint.storage = storage;
         Ok(JobFile {
-            job: raw.job,
-            source: raw.source,
-            sink: SinkTable::File(Box::new(raw.sink)),
-            checkpoint: raw.checkpoint,
+            job,
+            source,
+            sink,
+            checkpoint,
         })
     }
 
@@ -311,64 +401,63 @@ pub struct SinkSection {
     /// `[sink.rolling]`.
     #[serde(default)]
     pub rolling: RollingSection,
-    /// `[sink.csv]`, for `format = "csv"`.
-    #[serde(default)]
-    pub csv: Option<CsvSection>,
-    /// `[sink.sequence_file]`, for `format = "sequence-file"` (see `connector_sequencefile` for
-    /// every key).
-    #[cfg(feature = "sequencefile")]
-    #[serde(default)]
-    pub sequence_file: Option<connector_sequencefile::SequenceFileConfig>,
-    /// `[sink.parquet]`, for `format = "parquet"`: compression, row groups, dictionary,
-    /// statistics, bloom filters, dropped partition columns (see `connector_parquet`).
-    #[cfg(feature = "parquet")]
-    #[serde(default)]
-    pub parquet: Option<connector_parquet::ParquetOptions>,
-    /// `[sink.schema]`, the columns of a Parquet file: `fields = [{ name, type, ... }]`.
-    #[cfg(feature = "parquet")]
-    #[serde(default)]
-    pub schema: Option<connector_parquet::SchemaConfig>,
-    /// `[sink.hdfs]`: user, HA and other Hadoop properties, block size... for an `hdfs://` `path`
-    /// (see `connector_hdfs` for every key).
-    #[cfg(feature = "hdfs")]
-    #[serde(default)]
-    pub hdfs: Option<connector_hdfs::HdfsOptions>,
-    /// `[sink.object_store]`: endpoint, region, credentials, part size... for an object-store
-    /// `path` (see `connector_object_store` for every key).
-    #[cfg(feature = "object-store")]
-    #[serde(default)]
-    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
+    /// The formats' sections: `[sink.csv]`, `[sink.parquet]` and `[sink.schema]`,
+    /// `[sink.sequence_file]` (see the connectors for every key). Read by the [registry], not by
+    /// this type's `Deserialize`.
+    #[serde(skip)]
+    pub formats: Formats,
+    /// The storage sections: `[sink.object_store]`, `[sink.hdfs]`, for a `path` they serve.
+    #[serde(skip)]
+    pub storage: Storages,
 }
 
-/// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FormatName {
-    /// One JSON object per line.
-    Json,
-    /// The record's text, one per line.
-    Lines,
-    /// Comma-separated values of named fields.
-    Csv,
-    /// Hadoop SequenceFile (`[sink.sequence_file]`).
-    #[cfg(feature = "sequencefile")]
-    SequenceFile,
-    /// Apache Parquet (`[sink.schema]`, `[sink.parquet]`).
-    #[cfg(feature = "parquet")]
-    Parquet,
+/// The name of a format of this build (`json`, `lines`, `csv`, `sequence-file`, `parquet`): one of
+/// the [registry]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatName(&'static str);
+
+impl FormatName {
+    /// The format of this build called `name`.
+    pub fn new(name: &str) -> Option<Self> {
+        registry::format_names()
+            .iter()
+            .find(|n| **n == name)
+            .map(|n| FormatName(n))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
 }
 
 impl fmt::Display for FormatName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FormatName::Json => "json",
-            FormatName::Lines => "lines",
-            FormatName::Csv => "csv",
-            #[cfg(feature = "sequencefile")]
-            FormatName::SequenceFile => "sequence-file",
-            #[cfg(feature = "parquet")]
-            FormatName::Parquet => "parquet",
-        })
+        f.write_str(self.0)
+    }
+}
+
+/// Read as a unit variant would be, so that a job file's mistakes read as they did when formats
+/// were an enum: ``unknown variant `jsonl`, expected one of `json`, ...``.
+impl<'de> Deserialize<'de> for FormatName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FormatName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a format name")
+            }
+            fn visit_enum<A: EnumAccess<'de>>(
+                self,
+                data: A,
+            ) -> std::result::Result<FormatName, A::Error> {
+                let (name, variant): (String, _) = data.variant()?;
+                variant.unit_variant()?;
+                FormatName::new(&name)
+                    .ok_or_else(|| de::Error::unknown_variant(&name, registry::format_names()))
+            }
+        }
+        d.deserialize_enum("FormatName", registry::format_names(), V)
     }
 }
 
@@ -513,15 +602,10 @@ pub struct CheckpointSection {
     pub retain: Option<usize>,
     /// Consecutive failed checkpoints tolerated. Default 3.
     pub tolerable_failures: Option<u32>,
-    /// `[checkpoint.hdfs]`: user, HA and other Hadoop properties, block size... for an `hdfs://` `dir`
-    /// (see `connector_hdfs` for every key).
-    #[cfg(feature = "hdfs")]
-    #[serde(default)]
-    pub hdfs: Option<connector_hdfs::HdfsOptions>,
-    /// `[checkpoint.object_store]`: settings for an object-store `dir`.
-    #[cfg(feature = "object-store")]
-    #[serde(default)]
-    pub object_store: Option<connector_object_store::ObjectStoreOptions>,
+    /// The storage sections: `[checkpoint.object_store]`, `[checkpoint.hdfs]`, for a `dir` they
+    /// serve. Read by the [registry], not by this type's `Deserialize`.
+    #[serde(skip)]
+    pub storage: Storages,
 }
 
 impl CheckpointSection {
@@ -551,282 +635,14 @@ impl CheckpointSection {
             ));
         }
         // Keys that only part files use: accepted here, they would be ignored without a word.
-        #[cfg(feature = "object-store")]
-        if let Some(o) = &self.object_store {
-            for (key, set) in [
-                ("part_size", o.part_size.is_some()),
-                ("upload_concurrency", o.upload_concurrency.is_some()),
-            ] {
-                if set {
-                    return Err(Error::config(
-                        format!("checkpoint.object_store.{key}"),
-                        "applies to part files only (checkpoints are single small objects): set it in [sink.object_store]",
-                    ));
-                }
-            }
-        }
-        #[cfg(feature = "hdfs")]
-        if self
-            .hdfs
-            .as_ref()
-            .is_some_and(|h| h.replay_buffer.is_some())
-        {
-            return Err(Error::config(
-                "checkpoint.hdfs.replay_buffer",
-                "applies to part files only (checkpoints are written whole and synced): set it in [sink.hdfs]",
-            ));
+        for e in self.storage.all() {
+            e.factory
+                .validate_for_checkpoints()
+                .map_err(|e| job_field("checkpoint", e))?;
         }
         Ok(c)
     }
 }
 
-/// A duration written with a unit: `"10s"`, `"250ms"`, `"1h 30m"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = HumanDuration;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration with a unit, like \"10s\", \"250ms\" or \"5m\"")
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                s: &str,
-            ) -> std::result::Result<Self::Value, E> {
-                humantime::parse_duration(s.trim())
-                    .map(HumanDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "{s:?} is not a duration ({e}); write it with a unit, like \"10s\""
-                        ))
-                    })
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
-                Err(E::custom(format!(
-                    "{n} has no unit; write \"{n}s\" or \"{n}ms\""
-                )))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A size in bytes: an integer, or a string with a unit (`"128MiB"`, `"64MB"`, `"512KiB"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-impl ByteSize {
-    /// Parses `"128MiB"`, `"64 MB"`, `"1g"`, `"4096"`.
-    pub fn parse(s: &str) -> std::result::Result<Self, String> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let num: f64 = num
-            .replace('_', "")
-            .parse()
-            .map_err(|_| format!("{s:?} is not a size like \"128MiB\""))?;
-        let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1.0,
-            "kb" => 1e3,
-            "mb" => 1e6,
-            "gb" => 1e9,
-            "tb" => 1e12,
-            "k" | "kib" => 1024.0,
-            "m" | "mib" => 1024.0 * 1024.0,
-            "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-            "t" | "tib" => 1024.0f64.powi(4),
-            other => {
-                return Err(format!(
-                    "unknown size unit {other:?} in {s:?}; use B, KiB, MiB, GiB, KB, MB or GB"
-                ))
-            }
-        };
-        let bytes = num * mult;
-        if !(bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64) {
-            return Err(format!("{s:?} is out of range"));
-        }
-        Ok(ByteSize(bytes.round() as u64))
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = ByteSize;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a size: bytes, or a string like \"128MiB\"")
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                s: &str,
-            ) -> std::result::Result<Self::Value, E> {
-                ByteSize::parse(s).map_err(E::custom)
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Self::Value, E> {
-                u64::try_from(n)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("a size cannot be negative"))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = r#"
-[job]
-name = "t"
-[source]
-type = "generator"
-[sink]
-path = "lake"
-format = "json"
-[checkpoint]
-dir = "ckpt"
-"#;
-
-    #[test]
-    fn minimal_file_and_defaults() {
-        let f = JobFile::parse(MINIMAL, "t.toml").unwrap();
-        assert_eq!(f.job.parallelism, 1);
-        assert_eq!(f.job.on_bad_record, OnBadRecord::Fail);
-        assert!(f.sink.file().unwrap().bucketing.is_none());
-        let c = f.checkpoint.to_config().unwrap();
-        assert_eq!(c.interval, Duration::from_secs(10));
-        assert_eq!(c.retain, 3);
-    }
-
-    #[cfg(all(feature = "object-store", feature = "hdfs"))]
-    #[test]
-    fn part_file_keys_in_checkpoint_tables_are_errors() {
-        for (table, key) in [
-            ("object_store", "part_size = 8388608"),
-            ("object_store", "upload_concurrency = 4"),
-            ("hdfs", "replay_buffer = \"1MiB\""),
-        ] {
-            let text = format!("{MINIMAL}[checkpoint.{table}]\n{key}\n");
-            let f = JobFile::parse(&text, "t.toml").unwrap();
-            let e = f.checkpoint.to_config().unwrap_err().to_string();
-            let name = key.split(' ').next().unwrap();
-            assert!(
-                e.contains(&format!("checkpoint.{table}.{name}")) && e.contains("[sink."),
-                "{e}"
-            );
-        }
-        let ok = format!("{MINIMAL}[checkpoint.object_store]\nregion = \"eu-west-1\"\n");
-        JobFile::parse(&ok, "t.toml")
-            .unwrap()
-            .checkpoint
-            .to_config()
-            .unwrap();
-    }
-
-    #[test]
-    fn typos_are_errors_naming_the_key() {
-        let cases = [
-            ("[job]\nname = \"t\"\nparalelism = 2\n", "paralelism"),
-            ("[source]\ntype = \"generator\"\ncuont = 5\n", "cuont"),
-            ("[source]\ntype = \"genrator\"\n", "genrator"),
-            ("[sink]\npath = \"x\"\nformat = \"jsn\"\n", "jsn"),
-            (
-                "[sink.rolling]\nmax_part_sise = \"1MiB\"\n",
-                "max_part_sise",
-            ),
-            (
-                "[sink.bucketing]\ntype = \"datetime\"\nfromat = \"x\"\n",
-                "fromat",
-            ),
-            (
-                "[checkpoint]\ndir = \"c\"\nintervall = \"1s\"\n",
-                "intervall",
-            ),
-            ("[extra]\n", "extra"),
-        ];
-        for (snippet, key) in cases {
-            // Put the snippet in place of its section in the minimal file.
-            let section = snippet.lines().next().unwrap();
-            let base: String = if MINIMAL.contains(section) {
-                let start = MINIMAL.find(section).unwrap();
-                let rest = &MINIMAL[start + section.len()..];
-                let end = rest
-                    .find("\n[")
-                    .map_or(MINIMAL.len(), |e| start + section.len() + e + 1);
-                format!("{}{}{}", &MINIMAL[..start], snippet, &MINIMAL[end..])
-            } else {
-                format!("{MINIMAL}{snippet}")
-            };
-            let err = JobFile::parse(&base, "job.toml").unwrap_err().to_string();
-            assert!(err.contains(key), "{key}: {err}");
-            assert!(err.starts_with("job.toml"), "{err}");
-        }
-    }
-
-    #[test]
-    fn sizes_and_durations() {
-        let table = [
-            ("128MiB", 128 << 20),
-            ("64 MB", 64_000_000),
-            ("512KiB", 512 << 10),
-            ("1g", 1 << 30),
-            ("4096", 4096),
-            ("1.5MiB", 1_572_864),
-        ];
-        for (s, want) in table {
-            assert_eq!(ByteSize::parse(s).unwrap().0, want, "{s}");
-        }
-        assert!(ByteSize::parse("12 parsecs").is_err());
-        assert!(ByteSize::parse("lots").is_err());
-        let d: HumanDuration = toml::from_str::<toml::Value>("d = \"1m 30s\"").unwrap()["d"]
-            .clone()
-            .try_into()
-            .unwrap();
-        assert_eq!(d.0, Duration::from_secs(90));
-        #[derive(Deserialize, Debug)]
-        #[allow(dead_code)]
-        struct S {
-            d: HumanDuration,
-        }
-        let e = toml::from_str::<S>("d = 60").unwrap_err().to_string();
-        assert!(e.contains("has no unit"), "{e}");
-    }
-
-    #[test]
-    fn generator_settings() {
-        let g = GeneratorSection {
-            start: Some("2026-01-01T00:00:00Z".into()),
-            step: Some(HumanDuration(Duration::from_millis(5))),
-            count: Some(10),
-            ..GeneratorSection::default()
-        };
-        let c = g.to_config().unwrap();
-        assert_eq!(c.start_millis, 1_767_225_600_000);
-        assert_eq!(c.count, Some(10));
-        let bad = GeneratorSection {
-            start: Some("yesterday".into()),
-            ..GeneratorSection::default()
-        };
-        assert!(bad
-            .to_config()
-            .unwrap_err()
-            .to_string()
-            .starts_with("source.start"));
-        let zero = GeneratorSection {
-            splits: Some(0),
-            ..GeneratorSection::default()
-        };
-        assert!(zero
-            .to_config()
-            .unwrap_err()
-            .to_string()
-            .starts_with("source.splits"));
-    }
-}
+mod tests;

@@ -5,7 +5,8 @@
 //!
 //! This crate is the facade: the engine is [`core`] (re-exported as [`fs`], [`sink`] and
 //! [`runtime`]); connectors are re-exported by cargo feature. [`config`] and [`build`] are the CLI's
-//! job file and its wiring, public so that programs can run job files too.
+//! job file and its wiring, public so that programs can run job files too; [`registry`] lists the
+//! formats and storage this build was compiled with, [`formats`] the row formats built in.
 #![warn(missing_docs)]
 
 pub use sink_core as core;
@@ -29,5 +30,7 @@ pub use connector_sequencefile as sequencefile;
 
 pub mod build;
 pub mod config;
+pub mod formats;
 pub mod http;
+pub mod registry;
 pub mod report;

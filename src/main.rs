@@ -51,7 +51,7 @@ enum Command {
         http: Option<std::net::SocketAddr>,
         /// With --http: keep serving the final figures this long after the job ends (for example
         /// "30s"), so a last scrape sees them; SIGTERM ends it early.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "http")]
+        #[arg(long, value_name = "DURATION", value_parser = duration, requires = "http")]
         http_linger: Option<std::time::Duration>,
     },
     /// Check a job file without running it or touching any data.
@@ -70,6 +70,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A duration on the command line, as job files write them (`"30s"`, `"1m 30s"`).
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    spillway::core::units::HumanDuration::parse(s).map(|d| d.0)
 }
 
 fn init_logging(format: LogFormat) {

@@ -6,6 +6,8 @@
 //! * [`sink`]: [`FileSink`](sink::FileSink): bucket assigners, rolling policies, row encoders, bulk
 //!   writers, two-phase commit and its versioned state.
 //! * [`runtime`]: sources, transforms, subtasks, the checkpoint coordinator and checkpoint storage.
+//! * [`units`]: sizes and durations, one grammar for every key of a job file.
+//! * [`wiring`]: the contracts by which connectors build formats and storage from their tables.
 #![warn(missing_docs)]
 
 pub mod error;
@@ -15,5 +17,7 @@ pub mod runtime;
 pub mod sink;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_support;
+pub mod units;
+pub mod wiring;
 
 pub use error::{Error, ErrorKind, Result};

@@ -6,7 +6,8 @@
 //! * [`HdfsCheckpointStore`]: a [`CheckpointStore`] in an HDFS directory.
 //! * [`target_from_url`] and [`checkpoint_store_from_url`]: what the CLI calls for
 //!   `sink.path = "hdfs://..."` and `checkpoint.dir = "hdfs://..."`, with an [`HdfsOptions`] from
-//!   the `[sink.hdfs]` or `[checkpoint.hdfs]` table.
+//!   the `[sink.hdfs]` or `[checkpoint.hdfs]` table; [`HdfsSection`] is that table as the CLI reads
+//!   it, which builds both for the URLs of [`SCHEMES`] (`sink_core::wiring::StorageFactory`).
 //!
 //! ```no_run
 //! # async fn demo() -> sink_core::Result<()> {
@@ -103,6 +104,7 @@ mod client;
 mod location;
 mod options;
 mod target;
+mod wiring;
 
 use std::sync::Arc;
 
@@ -114,6 +116,7 @@ pub use options::{
     DEFAULT_RETRY_TIMEOUT, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, REPLAY_BUFFER_BEYOND_BLOCK,
 };
 pub use target::HdfsTarget;
+pub use wiring::{HdfsSection, SCHEMES};
 
 use sink_core::fs::RecoverableWriter;
 use sink_core::runtime::CheckpointStore;
@@ -137,8 +140,8 @@ pub async fn checkpoint_store_from_url(
     Ok(Arc::new(HdfsCheckpointStore::connect(url, options).await?))
 }
 
-/// True for the URLs this crate handles: `hdfs://` and `viewfs://`.
+/// True for the URLs this crate handles: those of [`SCHEMES`] (`hdfs://`, `viewfs://`).
 pub fn is_hdfs_url(url: &str) -> bool {
-    let lower = url.get(..9).unwrap_or(url).to_ascii_lowercase();
-    lower.starts_with("hdfs://") || lower.starts_with("viewfs://")
+    url.split_once("://")
+        .is_some_and(|(scheme, _)| SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme)))
 }

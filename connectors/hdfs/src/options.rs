@@ -1,10 +1,9 @@
 //! [`HdfsOptions`]: the `[sink.hdfs]` and `[checkpoint.hdfs]` tables, with their defaults.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// How long a namenode or datanode failure is retried before the operation fails: 5 minutes.
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -88,18 +87,18 @@ pub struct HdfsOptions {
     /// Kerberos keytab of the principal.
     pub kerberos_keytab: Option<String>,
     /// Block size of part files, in bytes. Default: the namenode's.
-    #[serde(deserialize_with = "de_size_opt")]
+    #[serde(deserialize_with = "sink_core::units::bytes::deserialize")]
     pub block_size: Option<u64>,
     /// Replication of part files. Default: the namenode's.
     pub replication: Option<u32>,
     /// See [`DEFAULT_RETRY_TIMEOUT`].
-    #[serde(deserialize_with = "de_duration_opt")]
+    #[serde(deserialize_with = "sink_core::units::duration::deserialize")]
     pub retry_timeout: Option<Duration>,
     /// See [`DEFAULT_CONNECT_TIMEOUT`].
-    #[serde(deserialize_with = "de_duration_opt")]
+    #[serde(deserialize_with = "sink_core::units::duration::deserialize")]
     pub connect_timeout: Option<Duration>,
     /// See [`REPLAY_BUFFER_BEYOND_BLOCK`]. Default: the block size of part files and 64 MiB.
-    #[serde(deserialize_with = "de_size_opt")]
+    #[serde(deserialize_with = "sink_core::units::bytes::deserialize")]
     pub replay_buffer: Option<u64>,
 }
 
@@ -204,82 +203,10 @@ pub(crate) fn replay_buffer_for(set: Option<u64>, block_size: u64) -> u64 {
     set.unwrap_or(block_size + REPLAY_BUFFER_BEYOND_BLOCK)
 }
 
-/// Parses a size: bytes, or a string with a unit (`"128MiB"`, `"64MB"`, `"512KiB"`).
+/// Parses a size: bytes, or a string with a unit (`"128MiB"`, `"64MB"`, `"1.5 GiB"`), the grammar of
+/// every size of a job file ([`sink_core::units::ByteSize`]).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let num: f64 = num
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like \"128MiB\""))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "k" | "kib" => 1024.0,
-        "m" | "mib" => 1024.0 * 1024.0,
-        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {s:?}; use B, KiB, MiB, GiB, KB, MB or GB"
-            ))
-        }
-    };
-    let bytes = num * mult;
-    if !(bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(bytes.round() as u64)
-}
-
-fn de_size_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a size: bytes, or a string like \"128MiB\"")
-        }
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            parse_size(s).map(Some).map_err(E::custom)
-        }
-        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
-            u64::try_from(n)
-                .map(Some)
-                .map_err(|_| E::custom("a size cannot be negative"))
-        }
-        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
-            Ok(Some(n))
-        }
-    }
-    d.deserialize_any(V)
-}
-
-fn de_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = Option<Duration>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration with a unit, like \"30s\" or \"5m\"")
-        }
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
-                E::custom(format!(
-                    "{s:?} is not a duration ({e}); write it with a unit, like \"30s\""
-                ))
-            })
-        }
-        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
-            Err(E::custom(format!("{n} has no unit; write \"{n}s\"")))
-        }
-        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
-            Err(E::custom(format!("{n} has no unit; write \"{n}s\"")))
-        }
-    }
-    d.deserialize_any(V)
+    sink_core::units::ByteSize::parse(s).map(|b| b.0)
 }
 
 #[cfg(test)]
@@ -318,7 +245,7 @@ mod tests {
                 Ok((None, Some(Duration::from_secs(90)))),
             ),
             ("retry_timeout = 90", Err("no unit")),
-            ("block_size = \"12 parsecs\"", Err("unknown size unit")),
+            ("block_size = \"12 parsecs\"", Err("unknown unit")),
             ("blocksize = 1", Err("unknown field")),
         ];
         for (doc, want) in table {

@@ -141,10 +141,10 @@ pub enum OutputMode {
 #[serde(deny_unknown_fields)]
 pub struct WatermarkConfig {
     /// How late a record may be (default 5 s).
-    #[serde(default = "default_ooo", with = "humantime_serde_compat")]
+    #[serde(default = "default_ooo", with = "sink_core::units::duration")]
     pub out_of_orderness: Duration,
     /// A partition without records for this long is idle (default 1 min; zero: never idle).
-    #[serde(default = "default_idle", with = "humantime_serde_compat")]
+    #[serde(default = "default_idle", with = "sink_core::units::duration")]
     pub idle_timeout: Duration,
 }
 
@@ -204,7 +204,7 @@ pub struct KafkaSourceConfig {
     pub watermark: WatermarkConfig,
     /// Time between partition discovery runs (default 5 min; zero disables; bounded mode never
     /// discovers).
-    #[serde(default = "default_discovery", with = "humantime_serde_compat")]
+    #[serde(default = "default_discovery", with = "sink_core::units::duration")]
     pub discovery_interval: Duration,
     /// Commit checkpointed offsets to the consumer group, for monitoring (default true).
     #[serde(default = "default_true")]
@@ -325,22 +325,6 @@ fn de_properties<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Propert
             (k, v)
         })
         .collect())
-}
-
-/// Durations as humantime strings (`"5s"`, `"1m 30s"`).
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{s:?} is not a duration such as \"5s\" or \"1m 30s\": {e}"
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   ([`ObjectCheckpointStore`]).
 //! * [`MemoryStore`] (`memory://`) is an in-memory store with S3's multipart rules, for tests and
 //!   trials; feature `testing` adds [`FaultyStore`], which fails or delays chosen calls.
+//! * [`ObjectStoreSection`] is the `object_store` key of a job file's `[sink]` and `[checkpoint]`,
+//!   which builds both for the URLs of [`SCHEMES`] (`sink_core::wiring::StorageFactory`).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -62,7 +64,7 @@
 //! | `secret_access_key` | string | env / credential chain | S3 secret key; never logged |
 //! | `session_token` | string | env | S3 session token; never logged |
 //! | `from_env` | bool | `true` | read the provider's environment variables |
-//! | `part_size` | bytes or `"8MiB"` | 8 MiB | size of every part but the last; 5 MiB to 5 GiB (sink only) |
+//! | `part_size` | size | 8 MiB | size of every part but the last; 5 MiB to 5 GiB (sink only) |
 //! | `upload_concurrency` | integer | 2 | part uploads per part file running in the background while the next part fills (sink only) |
 //! | `request_timeout` | duration | `"30s"` | one HTTP request |
 //! | `connect_timeout` | duration | `"5s"` | connecting |
@@ -70,6 +72,9 @@
 //! | `retry_timeout` | duration | `"3m"` | the client stops retrying after this |
 //! | `operation_timeout` | duration | `"5m"` | bound on one storage call, retries included; then a retryable error |
 //! | `config` | table of strings | | any other `object_store` key of the provider (`aws_sse_kms_key_id`, `google_service_account`, `azure_storage_account_key`, …); values never logged |
+//!
+//! A size is bytes or a string with a unit (`"8MiB"`, `"1.5 GB"`), a duration a string with a unit
+//! (`"30s"`, `"1m 30s"`): the grammar of every job file key (`sink_core::units`).
 //!
 //! Errors from the store reach the sink as [`Error::Storage`], which is
 //! retryable: the sink's commit backoff and the job's restart apply. Bad URLs, options and keys
@@ -133,6 +138,7 @@ mod memory;
 mod options;
 mod parts;
 mod target;
+mod wiring;
 
 use std::sync::Arc;
 
@@ -152,6 +158,7 @@ pub use target::{
     ObjectStoreTarget, ObjectStoreTargetBuilder, DEFAULT_OPERATION_TIMEOUT, DEFAULT_PART_SIZE,
     DEFAULT_UPLOAD_CONCURRENCY, MAX_PART_SIZE, MAX_TAIL_SEGMENTS, MIN_PART_SIZE,
 };
+pub use wiring::{ObjectStoreSection, SCHEMES};
 
 /// Builds the target of a URL (`s3://bucket/prefix`, `gs://…`, `az://…`, `memory://name/prefix`)
 /// with `options`, and checks it can list the bucket, so that a wrong bucket, endpoint or

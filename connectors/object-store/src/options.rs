@@ -9,7 +9,7 @@ use std::time::Duration;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sink_core::{Error, Result};
 
 use crate::memory::MemoryStore;
@@ -39,7 +39,9 @@ impl fmt::Debug for Secret {
 
 /// How to reach an object store and how to write to it: the `[sink.object_store]` and
 /// `[checkpoint.object_store]` tables of a job file. Every key is optional; the crate documentation
-/// lists them all. Unknown keys are an error, so a typo is not a silent default.
+/// lists them all. Unknown keys are an error, so a typo is not a silent default. Sizes and
+/// durations take the grammar of every job file (`sink_core::units`): `"8MiB"`, `"1.5 GB"`,
+/// `"30s"`.
 ///
 /// ```
 /// use connector_object_store::ObjectStoreOptions;
@@ -82,24 +84,24 @@ pub struct ObjectStoreOptions {
     pub from_env: Option<bool>,
     /// Size of every part but the last, in bytes or with a unit (`"8MiB"`). Default 8 MiB; at least
     /// 5 MiB.
-    #[serde(deserialize_with = "de_size")]
+    #[serde(deserialize_with = "sink_core::units::bytes::deserialize")]
     pub part_size: Option<usize>,
     /// Part uploads a part file runs in the background while the next part fills. Default 2.
     pub upload_concurrency: Option<usize>,
     /// Timeout of one HTTP request (`"30s"`). Default 30 s.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "sink_core::units::duration::deserialize")]
     pub request_timeout: Option<Duration>,
     /// Timeout of establishing a connection. Default 5 s.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "sink_core::units::duration::deserialize")]
     pub connect_timeout: Option<Duration>,
     /// Retries of a failed request by the client (transient HTTP errors, throttling). Default 10.
     pub max_retries: Option<usize>,
     /// Time after which the client stops retrying a request. Default 3 minutes.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "sink_core::units::duration::deserialize")]
     pub retry_timeout: Option<Duration>,
     /// Bound on one storage call, the client's retries included; past it the call fails with a
     /// retryable error. Default 5 minutes.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "sink_core::units::duration::deserialize")]
     pub operation_timeout: Option<Duration>,
     /// Any other `object_store` configuration key and its value, as the provider's builder
     /// understands them (`aws_sse_kms_key_id`, `google_service_account`, `azure_storage_account_key`,
@@ -127,60 +129,6 @@ impl fmt::Debug for ObjectStoreOptions {
             .field("operation_timeout", &self.operation_timeout)
             .field("config", &self.config)
             .finish()
-    }
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Duration>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    s.map(|s| {
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("{s:?}: {e} (write e.g. \"30s\", \"2m\")"))
-        })
-    })
-    .transpose()
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SizeValue {
-    Bytes(u64),
-    Text(String),
-}
-
-/// Parses `8388608`, `"8MiB"`, `"8 MiB"`, `"8M"`, `"5MB"`.
-pub(crate) fn parse_size(s: &str) -> std::result::Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: not a size (write e.g. 8388608 or \"8MiB\")"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1_000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "{s:?}: unknown unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .and_then(|v| usize::try_from(v).ok())
-        .ok_or_else(|| format!("{s:?}: too large"))
-}
-
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<usize>, D::Error> {
-    match Option::<SizeValue>::deserialize(d)? {
-        None => Ok(None),
-        Some(SizeValue::Bytes(n)) => usize::try_from(n)
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom("too large")),
-        Some(SizeValue::Text(s)) => parse_size(&s).map(Some).map_err(serde::de::Error::custom),
     }
 }
 
@@ -388,16 +336,19 @@ mod tests {
     #[test]
     fn sizes() {
         for (s, want) in [
+            ("\"8388608\"", Some(8 << 20)),
             ("8388608", Some(8 << 20)),
-            ("8MiB", Some(8 << 20)),
-            ("8 MiB", Some(8 << 20)),
-            ("8m", Some(8 << 20)),
-            ("5MB", Some(5_000_000)),
-            ("1GiB", Some(1 << 30)),
-            ("x", None),
-            ("8 parsecs", None),
+            ("\"8MiB\"", Some(8 << 20)),
+            ("\"8 MiB\"", Some(8 << 20)),
+            ("\"8m\"", Some(8 << 20)),
+            ("\"5MB\"", Some(5_000_000)),
+            ("\"1GiB\"", Some(1 << 30)),
+            ("\"5.5MiB\"", Some(5_767_168)),
+            ("\"x\"", None),
+            ("\"8 parsecs\"", None),
         ] {
-            assert_eq!(parse_size(s).ok(), want, "{s}");
+            let got = toml::from_str::<ObjectStoreOptions>(&format!("part_size = {s}"));
+            assert_eq!(got.ok().and_then(|o| o.part_size), want, "{s}");
         }
     }
 

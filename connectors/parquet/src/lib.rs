@@ -7,6 +7,8 @@
 //!   are any `T: Serialize` (structs, maps, `serde_json::Value`).
 //! * [`SchemaConfig`]: the columns, from a job file's `[sink.schema]` (or give an Arrow schema).
 //! * [`ParquetOptions`]: the writer's settings, from `[sink.parquet]`.
+//! * [`ParquetSection`]: both tables as the CLI reads them, which builds the format
+//!   (`sink_core::wiring::FormatFactory`).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -52,8 +54,8 @@
 //! | `compression` | `"zstd"` | `"zstd"`, `"snappy"`, `"gzip"`, `"lz4"` (= `"lz4_raw"`, as in pyarrow), `"brotli"`, `"none"` |
 //! | `compression_level` | codec's | zstd 1 to 22 (default 3), gzip 0 to 9 (6), brotli 0 to 11 (1); other codecs have none |
 //! | `max_row_group_size` | `1048576` | most rows per row group |
-//! | `max_row_group_bytes` | none | most encoded bytes (estimated) per row group |
-//! | `data_page_size` | `1048576` | target bytes per data page (and dictionary page limit) |
+//! | `max_row_group_bytes` | none | most encoded bytes (estimated) per row group: a size, `"64MiB"` |
+//! | `data_page_size` | `1048576` | target bytes per data page (and dictionary page limit): a size, `"1MiB"` |
 //! | `dictionary` | `true` | dictionary encoding |
 //! | `adaptive_dictionary` | `true` | no dictionary for columns of mostly distinct values (ids, timestamps), which gain nothing from one: a column 99% distinct in a part's first batch, or whose dictionary overflowed in an earlier row group |
 //! | `statistics` | `"page"` | `"none"`, `"chunk"` (per row group) or `"page"` (also the page index) |
@@ -65,6 +67,9 @@
 //! | `batch_size` | `8192` | rows a part buffers before encoding them |
 //! | `unknown_fields` | `"error"` | a record field not in the schema: `"error"` (a bad record naming the field) or `"ignore"` |
 //! | `[sink.parquet.metadata]` | none | key/value pairs written in every footer |
+//!
+//! Sizes are bytes or strings with a unit (`"1MiB"`, `"1.5 GB"`): the grammar of every job file
+//! key (`sink_core::units`).
 //!
 //! `[sink.schema]` ([`SchemaConfig`]): `fields = [ {...}, ... ]`, each field a table of:
 //!
@@ -178,6 +183,7 @@ mod schema;
 mod ser;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod wiring;
 mod writer;
 
 pub use options::{
@@ -190,6 +196,7 @@ pub use schema::{
     FieldConfig, SchemaConfig, TimestampUnit, TypeName, DEFAULT_LIST_ITEM_NAME,
     DEFAULT_TIMESTAMP_UNIT, MAX_DECIMAL128_PRECISION,
 };
+pub use wiring::ParquetSection;
 pub use writer::{ParquetWriter, ParquetWriterFactory, PARQUET_SUFFIX};
 
 /// The Arrow schema types, re-exported for building schemas by hand.

@@ -111,10 +111,15 @@ pub struct ParquetOptions {
     pub compression_level: Option<i32>,
     /// Most rows in one row group.
     pub max_row_group_size: usize,
-    /// Most bytes (estimated, encoded) in one row group; none by default.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Most bytes (estimated, encoded) in one row group; none by default. A size: bytes or a
+    /// string with a unit (`"64MiB"`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "sink_core::units::bytes"
+    )]
     pub max_row_group_bytes: Option<usize>,
-    /// Target size of a data page, bytes.
+    /// Target size of a data page: bytes or a string with a unit (`"1MiB"`).
+    #[serde(with = "sink_core::units::bytes")]
     pub data_page_size: usize,
     /// Dictionary encoding (falls back to plain per column chunk when the dictionary grows past
     /// the page size).

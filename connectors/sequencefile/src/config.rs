@@ -44,7 +44,7 @@ impl From<&WritableConfig> for WritableSpec {
 /// | `key` | `{ type = "null" }` | the key: `type` (`"text"`, `"bytes"`, `"long"`, `"int"`, `"null"`, or a Hadoop class name of one) and `field` |
 /// | `value` | `{ type = "text" }` | the value, the same way; without a `field`, `text` and `bytes` hold the whole record as JSON |
 /// | `metadata` | `{}` | text pairs written into every file's header |
-/// | `block_size` | `1000000` | block compression: bytes of keys and values per block (Hadoop's `io.seqfile.compress.blocksize`) |
+/// | `block_size` | `1000000` | block compression: bytes of keys and values per block (Hadoop's `io.seqfile.compress.blocksize`), a size (`"1MB"`) |
 /// | `level` | `1` | the deflate level of `"default"` and `"gzip"`, 0 to 9 (1: fastest; Hadoop's zlib default is 6: about 20% smaller, four times slower) |
 ///
 /// `"none"` and `"record"` are row formats: a part stays open across checkpoints, rolls by the
@@ -80,8 +80,8 @@ pub struct SequenceFileConfig {
     /// Header metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-    /// Block size of block compression.
-    #[serde(default = "default_block_size")]
+    /// Block size of block compression: bytes or a string with a unit (`"1MB"`).
+    #[serde(default = "default_block_size", with = "sink_core::units::bytes")]
     pub block_size: usize,
     /// Deflate level.
     #[serde(default = "default_level")]

@@ -10,7 +10,7 @@
 //! | a row format of the file sink (none/record compression; parts resume in place after a crash) | [`SequenceFileEncoder`] |
 //! | a bulk format of the file sink (any compression; parts roll at each checkpoint) | [`SequenceFileWriterFactory`] |
 //! | one file on any `std::io::Write` | [`Writer`] |
-//! | the `[sink.sequence_file]` table of a job file | [`SequenceFileConfig`] |
+//! | the `[sink.sequence_file]` table of a job file | [`SequenceFileConfig`]; [`SequenceFileSection`] builds the format from it for the CLI |
 //! | Flink's `SequenceFileWriter` for the `BucketingSink` facade (`sink_core::sink::bucketing`) | [`SequenceFileWriter`] |
 //!
 //! Records become keys and values through a [`KeyValueMapper`]: a pair of [`Writable`]s, your own
@@ -47,6 +47,7 @@ mod options;
 mod pool;
 mod sink;
 pub mod vint;
+mod wiring;
 pub mod writable;
 mod writer;
 
@@ -60,6 +61,7 @@ pub use mapping::{
 };
 pub use options::SequenceFileOptions;
 pub use sink::{SequenceFileEncoder, SequenceFileWriterFactory, SEQUENCE_FILE_SUFFIX};
+pub use wiring::SequenceFileSection;
 pub use writable::WritableType;
 pub use writer::Writer;
 
@@ -104,15 +106,14 @@ impl Error {
 /// The format's name in [`sink_core::Error::Format`].
 const FORMAT: &str = "SequenceFile";
 
-/// A [`Writer`]'s I/O and compression errors become [`sink_core::Error::Format`] without a path:
-/// the writer does not know where its inner writer's bytes go (an I/O error keeps its
-/// classification: the kind looks through to it).
+/// Config errors keep their field, named inside the `[sink.sequence_file]` table (`block_size`);
+/// [`SequenceFileSection`] puts the table in front for the CLI. A [`Writer`]'s I/O and compression
+/// errors become [`sink_core::Error::Format`] without a path: the writer does not know where its
+/// inner writer's bytes go (an I/O error keeps its classification: the kind looks through to it).
 impl From<Error> for sink_core::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Config { field, message } => {
-                sink_core::Error::config(format!("sequence_file.{field}"), message)
-            }
+            Error::Config { field, message } => sink_core::Error::config(field, message),
             e @ (Error::Io(_) | Error::Compression(_)) => sink_core::Error::format(FORMAT, None, e),
             other => sink_core::Error::Internal(other.to_string()),
         }
@@ -155,10 +156,8 @@ mod tests {
             "SequenceFile writer: compressing a block failed: compression panicked"
         );
         assert_eq!(e.kind(), ErrorKind::Internal);
+        // Named inside its table: the CLI's section puts `sink.sequence_file.` in front.
         let e = sink_core::Error::from(Error::config("block_size", "must be at least 1"));
-        assert_eq!(
-            e.to_string(),
-            "sequence_file.block_size: must be at least 1"
-        );
+        assert_eq!(e.to_string(), "block_size: must be at least 1");
     }
 }
