@@ -75,6 +75,19 @@ proc_starttime() {
   printf '%s\n' "${20}"
 }
 
+# proc_live PID: true while any thread of PID runs. A process whose main thread has
+# exited shows state Z while its other threads (a JVM running its shutdown hooks,
+# still holding its ports) go on; only a zombie with no thread left is gone. (A
+# container's PID 1 may never reap it, so "exists" alone is not enough.)
+proc_live() {
+  local state threads
+  state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n "$state" ]] || return 1
+  [[ "$state" != "Z" ]] && return 0
+  threads="$(awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null)"
+  [[ "${threads:-0}" =~ ^[0-9]+$ ]] && (( threads > 1 ))
+}
+
 # write_pidfile FILE PID
 write_pidfile() {
   local file="$1" pid="$2" st
@@ -90,7 +103,7 @@ pidfile_pid() {
   [[ -f "$file" ]] || return 1
   read -r pid st < "$file" || true
   if [[ "$pid" =~ ^[0-9]+$ ]] && cur="$(proc_starttime "$pid")" && [[ "$cur" == "$st" ]] \
-     && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != "Z" ]]; then
+     && proc_live "$pid"; then
     printf '%s\n' "$pid"
     return 0
   fi
@@ -166,7 +179,15 @@ wait_until() {
 }
 
 # ensure_port_free NAME HOST PORT: refuse to start when a foreign process holds the port.
+# A service that was just stopped may hold its port for a moment longer, so a busy
+# port is asked again for up to SPILLWAY_PORT_GRACE_S seconds (default 15) first.
 ensure_port_free() {
+  local grace="${SPILLWAY_PORT_GRACE_S:-15}" i
+  for ((i = 0; i < grace * 2; i++)); do
+    port_open "$2" "$3" || return 0
+    (( i == 0 )) && say "$1: port $2:$3 is still busy; waiting up to ${grace}s for it to close"
+    sleep 0.5
+  done
   if port_open "$2" "$3"; then
     die "$1: port $2:$3 is already in use by another process (set a different port)"
   fi
