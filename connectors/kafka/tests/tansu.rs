@@ -17,6 +17,10 @@ use connector_kafka::*;
 use serde_json::json;
 use sink_core::runtime::{Job, LocalCheckpointStore};
 
+/// The tests in this file share one broker, and one of them restarts it: that one holds the
+/// lock exclusively, the others share it, so no test talks to a broker that is going away.
+static BROKER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn source(brokers: &str, topic: &str, group: &str) -> KafkaSourceBuilder {
     KafkaSource::builder(brokers)
         .with_topics([topic])
@@ -29,6 +33,7 @@ async fn tansu_job_reads_a_topic_exactly_once_and_commits_offsets() {
     let Some(b) = tansu_brokers("tansu_job_reads_a_topic_exactly_once_and_commits_offsets") else {
         return;
     };
+    let _shared = BROKER.read().await;
     init_logs();
     let topic = rand_topic("tansu-job");
     let group = format!("{topic}-g");
@@ -107,6 +112,7 @@ async fn tansu_broker_restart_mid_run_loses_and_doubles_nothing() {
         println!("SKIPPED: SPILLWAY_KAFKA_SH is not set: cannot restart the broker");
         return;
     };
+    let _exclusive = BROKER.write().await;
     init_logs();
     let topic = rand_topic("tansu-restart");
     let group = format!("{topic}-g");
@@ -170,6 +176,7 @@ async fn tansu_start_at_a_timestamp() {
     let Some(b) = tansu_brokers("tansu_start_at_a_timestamp") else {
         return;
     };
+    let _shared = BROKER.read().await;
     init_logs();
     let topic = rand_topic("tansu-ts");
     create_topic(&b, &topic, 1).await;
